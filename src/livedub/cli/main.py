@@ -1,0 +1,50 @@
+"""`livedub`: the single entry point. Each command lives in its own module."""
+
+from __future__ import annotations
+
+import click
+
+from livedub import __version__
+from livedub.cli.common import pending
+from livedub.cli.config_cmd import config_cmd
+from livedub.cli.doctor import doctor_cmd
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    help=(
+        "Live dubbing for broadcasters: republish an RTMP stream with the speech replaced by a "
+        "translated voice, the background kept and the video untouched.\n\n"
+        "Settings come from environment variables (see .env.example or `livedub config`); "
+        "command-line flags override them."
+    ),
+)
+@click.version_option(__version__, prog_name="livedub")
+def cli() -> None:
+    pass
+
+
+def _register() -> None:
+    cli.add_command(doctor_cmd)
+    cli.add_command(config_cmd)
+    for name, issue, what in (
+        ("up", 6, "Run the whole system locally: media server, orchestrator, workers on demand"),
+        ("demo", 6, "Run `up`, publish a bundled clip, record the dubbed output, print a summary"),
+        ("dub", 8, "Dub a media file through the same streaming core"),
+        ("orchestrator", 5, "Run the stream-orchestration service"),
+        ("worker", 6, "Run one stream worker"),
+        ("forward", 9, "Run one egress forwarder"),
+    ):
+        if name not in cli.commands:
+            cli.add_command(pending(name, issue, what))
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="livedub")
+
+
+if __name__ == "__main__":
+    main()

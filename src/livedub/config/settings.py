@@ -1,0 +1,200 @@
+"""Every setting livedub reads, by family. `.env.example` is generated from these classes."""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+
+from livedub.config.durations import Duration
+from livedub.config.loader import SettingsBase
+
+STREAM_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+_HOST_PORT = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):(?P<port>\d{1,5})$")
+
+
+def _port(description: str, default: int) -> int:
+    return Field(default, ge=0, le=65535, description=description)
+
+
+class LogFormat(str, Enum):
+    json = "json"
+    console = "console"
+
+
+class LogLevel(str, Enum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+class LogSettings(SettingsBase):
+    """Logging"""
+
+    env_prefix = "LOG_"
+    level: LogLevel = Field(LogLevel.INFO, description="DEBUG, INFO, WARNING or ERROR.")
+    format: LogFormat = Field(LogFormat.json, description="json (one JSON object per line) or console.")
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+class MediaBackend(str, Enum):
+    auto = "auto"
+    mediamtx = "mediamtx"
+    nginx = "nginx"
+
+
+class MediaSettings(SettingsBase):
+    """Media server"""
+
+    env_prefix = "MEDIA_"
+    backend: MediaBackend = Field(
+        MediaBackend.auto,
+        description="auto (mediamtx when its binary is on PATH, else nginx), mediamtx, or nginx.",
+    )
+    host: str = Field("127.0.0.1", description="Host the media server is reached at (workers, clients).")
+    rtmp_port: int = _port("RTMP ingest and publish port.", 1935)
+    rtsp_port: int = _port("RTSP pull port (MediaMTX).", 8554)
+    api_port: int = _port("Control API port (MediaMTX /v3; nginx serves its /stat page here).", 9997)
+    metrics_port: int = _port("Prometheus metrics port (MediaMTX).", 9998)
+    playback_port: int = _port("Playback server port (MediaMTX).", 9996)
+    hls_port: int = _port("HLS port for watching in a browser (MediaMTX).", 8888)
+    webrtc_port: int = _port("WebRTC port for watching in a browser (MediaMTX).", 8889)
+    record: bool = Field(False, description="Record ingest paths as fMP4 (MediaMTX; opt-in).")
+    mediamtx_binary: str = Field("mediamtx", description="Name or path of the MediaMTX binary.")
+    nginx_binary: str = Field("nginx", description="Name or path of the nginx binary (embedded backend).")
+
+
+class Launcher(str, Enum):
+    process = "process"
+    host = "host"
+
+
+class OrchestratorSettings(SettingsBase):
+    """Stream orchestrator"""
+
+    env_prefix = "ORCH_"
+    http_addr: str = Field("127.0.0.1:8080", description="host:port the orchestrator listens on.")
+    public_url: str = Field(
+        "",
+        description="URL hooks use to reach the orchestrator (default: derived from ORCH_HTTP_ADDR).",
+    )
+    grace_period: Duration = Field(30.0, ge=0, description="Keep a worker this long after not-ready.")
+    max_workers: int = Field(4, ge=1, le=1000, description="Most streams processed at once (429 above).")
+    restart_backoff_initial: Duration = Field(1.0, gt=0, description="First restart delay of a crashed worker.")
+    restart_backoff_max: Duration = Field(60.0, gt=0, description="Longest restart delay.")
+    restart_max_in_window: int = Field(5, ge=1, description="Restarts allowed per window before degraded.")
+    restart_window: Duration = Field(600.0, gt=0, description="Window for ORCH_RESTART_MAX_IN_WINDOW.")
+    reconcile_interval: Duration = Field(15.0, gt=0, description="How often to reconcile with the media server.")
+    worker_stop_timeout: Duration = Field(10.0, gt=0, description="SIGTERM to SIGKILL delay for workers.")
+    worker_command: str = Field(
+        "",
+        description="Command that starts a worker (default: this Python's `livedub worker`).",
+    )
+    launcher: Launcher = Field(
+        Launcher.process,
+        description="process (child processes) or host (a stream-worker host service).",
+    )
+    worker_host_url: str = Field("", description="URL of the stream-worker host (ORCH_LAUNCHER=host).")
+
+    @field_validator("http_addr")
+    @classmethod
+    def _addr(cls, value: str) -> str:
+        match = _HOST_PORT.match(value)
+        if not match or int(match.group("port")) > 65535:
+            raise ValueError("expected host:port, e.g. 127.0.0.1:8080 or 0.0.0.0:8080")
+        return value
+
+
+class StsMode(str, Enum):
+    bypass = "bypass"
+    mock = "mock"
+    real = "real"
+
+
+class Fallback(str, Enum):
+    pass_through = "pass-through"
+    background_only = "background-only"
+    ducked_original = "ducked-original"
+    last_good_dub = "last-good-dub"
+    silence = "silence"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class WorkerSettings(SettingsBase):
+    """Stream worker"""
+
+    env_prefix = "WORKER_"
+    stream_id: str = Field("", description="Stream id ([A-Za-z0-9_-], 1-64 chars); required by `livedub worker`.")
+    input_url: str = Field("", description="rtsp:// (pulled over TCP) or rtmp:// input URL.")
+    output_url: str = Field("", description="rtmp:// URL the processed stream is pushed to.")
+    sts_mode: StsMode = Field(StsMode.bypass, description="bypass (remux only), mock or real speech-to-speech.")
+    source_lang: str = Field("en", description="Language spoken in the input (ISO 639-1), or auto.")
+    target_lang: str = Field("es", description="Language of the dub (ISO 639-1).")
+    tts_voice: str = Field("", description="Voice profile name (default: the target language's default).")
+    fragment_target_dur: Duration = Field(1.5, gt=0, le=10, description="Target audio fragment length.")
+    fragment_overlap: Duration = Field(0.0, ge=0, le=0.5, description="Overlap crossfaded between fragments.")
+    max_inflight: int = Field(3, ge=1, le=32, description="Fragments processed at once.")
+    fallback: Fallback = Field(Fallback.pass_through, description="Audio used when a fragment fails.")
+    buffer_target: Duration = Field(3.0, ge=0, le=60, description="Constant delay added to audio and video.")
+    input_timeout: Duration = Field(30.0, gt=0, description="How long to wait for the input to appear.")
+    metrics_port: int = _port("Prometheus port of the worker (0: any free port).", 0)
+    device: Device = Field(Device.auto, description="auto, cpu or cuda (falls back to cpu with a log line).")
+
+    @field_validator("stream_id")
+    @classmethod
+    def _stream_id(cls, value: str) -> str:
+        if value and not re.match(STREAM_ID_PATTERN, value):
+            raise ValueError("stream ids use only A-Z, a-z, 0-9, '_' and '-' (1-64 characters)")
+        return value
+
+
+class EgressSettings(SettingsBase):
+    """Egress forwarder"""
+
+    env_prefix = "EGRESS_"
+    enabled: bool = Field(False, description="Forward live/<id>/out to EGRESS_URL.")
+    url: SecretStr | None = Field(None, description="Third-party RTMP URL with its stream key (secret).")
+    retry_initial: Duration = Field(1.0, gt=0, description="First retry delay.")
+    retry_max: Duration = Field(60.0, gt=0, description="Longest retry delay.")
+
+    @field_validator("url")
+    @classmethod
+    def _rtmp(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("rtmp://", "rtmps://")):
+            raise ValueError("expected an rtmp:// or rtmps:// URL")
+        return value
+
+
+class PathSettings(SettingsBase):
+    """Directories"""
+
+    env_prefix = "LIVEDUB_"
+    data_dir: Path = Field(Path("var"), description="Run bundles, logs and demo output live here.")
+    recordings_dir: Path = Field(Path("var/recordings"), description="Media server recordings.")
+    debug_artifacts: bool = Field(False, description="Write per-fragment audio into run bundles.")
+    hf_home: Path = Field(
+        Path("var/cache/huggingface"),
+        description="Hugging Face cache (translation / ASR models). Safe to delete.",
+        json_schema_extra={"env": "HF_HOME"},
+    )
+    tts_home: Path = Field(
+        Path("var/cache/tts"),
+        description="TTS model cache (Coqui and packaged voices). Safe to delete.",
+        json_schema_extra={"env": "TTS_HOME"},
+    )
+    model_dir: Path = Field(
+        Path("var/cache/models"),
+        description="Assembled packaged model files (Whisper, Kokoro). Safe to delete.",
+    )
