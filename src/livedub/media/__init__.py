@@ -1,0 +1,1 @@
+"""Media server backends behind one small interface (see base.MediaServer)."""

@@ -1,0 +1,77 @@
+"""The media server interface. The orchestrator and CLI never care which backend runs."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from livedub.media.paths import RtmpTarget, ingest_path, output_path
+
+
+@dataclass(frozen=True)
+class HookTarget:
+    """Where a backend sends ``ready``/``not-ready`` events: the orchestrator's base URL."""
+
+    orchestrator_url: str
+
+    @property
+    def ready_url(self) -> str:
+        return self.orchestrator_url.rstrip("/") + "/v1/mediamtx/events/ready"
+
+    @property
+    def not_ready_url(self) -> str:
+        return self.orchestrator_url.rstrip("/") + "/v1/mediamtx/events/not-ready"
+
+
+class MediaServerError(RuntimeError):
+    """The media server could not start, or stopped answering."""
+
+
+class MediaServer(ABC):
+    """A running (or runnable) media server. Paths follow ``live/<id>/in`` and ``live/<id>/out``."""
+
+    name: str = "abstract"
+
+    def __init__(self, host: str, rtmp_port: int) -> None:
+        self.host = host
+        self.rtmp_port = rtmp_port
+
+    # -- lifecycle ------------------------------------------------------------------------
+    @abstractmethod
+    def start(self, hooks: HookTarget | None) -> None:
+        """Start as a child process; returns once clients can connect. Hooks go to ``hooks``."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop the child process (idempotent)."""
+
+    @abstractmethod
+    def list_live_ingest(self) -> set[str]:
+        """Stream ids whose ``live/<id>/in`` is being published right now (for reconciliation)."""
+
+    # -- addressing -----------------------------------------------------------------------
+    def ingest(self, stream_id: str) -> RtmpTarget:
+        """Where a publisher sends ``live/<id>/in`` (OBS: server ``rtmp://host:port/live``, key ``<id>/in``)."""
+        app, key = ingest_path(stream_id).split("/", 1)
+        return RtmpTarget(self.host, self.rtmp_port, app, key)
+
+    def output(self, stream_id: str) -> RtmpTarget:
+        app, key = output_path(stream_id).split("/", 1)
+        return RtmpTarget(self.host, self.rtmp_port, app, key)
+
+    def worker_input_url(self, stream_id: str) -> str:
+        """What a worker pulls. RTMP by default; MediaMTX overrides with RTSP over TCP."""
+        return self.ingest(stream_id).url
+
+    def worker_output_url(self, stream_id: str) -> str:
+        return self.output(stream_id).url
+
+    def watch_urls(self, stream_id: str) -> dict[str, str]:
+        """Ways a person can watch the dubbed output, by protocol."""
+        return {"rtmp": self.output(stream_id).ffmpeg_url}
+
+    def __enter__(self) -> MediaServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,233 @@
+"""Embedded backend: nginx with the RTMP module (Debian ``libnginx-mod-rtmp``) as a child process.
+
+nginx-rtmp announces publishers with form-encoded ``on_publish``/``on_publish_done`` callbacks.
+:class:`HookBridge` turns them into exactly the JSON events the MediaMTX hook program sends, so
+the orchestrator cannot tell the backends apart.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+import xml.etree.ElementTree as ET
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
+
+import httpx
+
+from livedub.media.base import HookTarget, MediaServer, MediaServerError
+from livedub.media.paths import APPLICATION
+from livedub.proc.child import port_accepts, spawn, terminate, wait_until
+
+log = logging.getLogger(__name__)
+
+RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
+
+# fields nginx-rtmp always sends; anything else came from the publisher's query string
+_STANDARD_FIELDS = {"call", "addr", "clientid", "app", "flashver", "swfurl", "tcurl", "pageurl", "name", "type"}
+
+_CONF = """\
+daemon off;
+master_process off;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/logs/error.log warn;
+load_module {module};
+
+events {{ worker_connections 1024; }}
+
+rtmp {{
+    server {{
+        listen {rtmp_port};
+        chunk_size 4096;
+        application {app} {{
+            live on;
+            record off;
+            # keep publishers of live/<id>/in and workers of live/<id>/out flowing in real time
+            wait_key on;
+            wait_video on;
+{hooks}        }}
+    }}
+}}
+
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/tmp/body;
+    proxy_temp_path {prefix}/tmp/proxy;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+    server {{
+        listen {api_host}:{api_port};
+        location /stat {{ rtmp_stat all; }}
+    }}
+}}
+"""
+
+
+def hook_payload(form: dict[str, str]) -> dict[str, str]:
+    """nginx-rtmp callback fields -> the MediaMTX hook payload ``{path, query, sourceType, sourceId}``."""
+    name = form.get("name", "")
+    extra = [(k, v) for k, v in form.items() if k.lower() not in _STANDARD_FIELDS]
+    query = ""
+    if "?" in name:  # some clients keep the query inside the stream key
+        name, query = name.split("?", 1)
+    if extra:
+        query = "&".join(filter(None, [query, urlencode(extra)]))
+    return {
+        "path": f"{form.get('app', APPLICATION)}/{name}",
+        "query": query,
+        "sourceType": "rtmpConn",
+        "sourceId": form.get("clientid", ""),
+    }
+
+
+class HookBridge:
+    """A loopback HTTP server nginx calls; forwards each ingest event to the orchestrator."""
+
+    def __init__(self, target: HookTarget, timeout: float = 2.0) -> None:
+        self.target = target
+        self.timeout = timeout
+        bridge = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server API)
+                length = int(self.headers.get("Content-Length") or 0)
+                form = dict(parse_qsl(self.rfile.read(length).decode("utf-8", "replace"), keep_blank_values=True))
+                bridge.forward(self.path, form)
+                # always accept: bad settings or a busy orchestrator never break ingest
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, fmt: str, *args: object) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="nginx-hook-bridge", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def forward(self, callback: str, form: dict[str, str]) -> None:
+        payload = hook_payload(form)
+        if not payload["path"].endswith("/in"):
+            return  # our own outputs (live/<id>/out) fire the same callbacks
+        url = self.target.ready_url if callback.endswith("/publish") else self.target.not_ready_url
+        try:
+            response = httpx.post(url, json=payload, timeout=self.timeout)
+            if response.status_code >= 300:
+                log.warning("orchestrator refused hook event", extra={"path": payload["path"],
+                            "status": response.status_code, "body": response.text[:200]})
+        except httpx.HTTPError as exc:
+            log.error("orchestrator unreachable for hook event", extra={"path": payload["path"], "error": str(exc)})
+
+
+class NginxMediaServer(MediaServer):
+    name = "nginx"
+
+    def __init__(self, host: str = "127.0.0.1", rtmp_port: int = 1935, api_port: int = 9997,
+                 binary: str = "nginx", prefix: Path | None = None, start_timeout: float = 10.0) -> None:
+        super().__init__(host, rtmp_port)
+        self.api_port = api_port
+        self.binary = binary
+        self.start_timeout = start_timeout
+        self._own_prefix = prefix is None
+        self.prefix = Path(prefix or tempfile.mkdtemp(prefix="livedub-nginx-"))
+        self._proc = None
+        self._bridge: HookBridge | None = None
+
+    @staticmethod
+    def available(binary: str = "nginx") -> bool:
+        return bool(shutil.which(binary) or Path("/usr/sbin/nginx").exists()) and RTMP_MODULE.exists()
+
+    def config_text(self, hook_url: str | None) -> str:
+        hooks = ""
+        if hook_url:
+            hooks = (f"            on_publish {hook_url}/publish;\n"
+                     f"            on_publish_done {hook_url}/publish_done;\n")
+        return _CONF.format(prefix=self.prefix, module=RTMP_MODULE, rtmp_port=self.rtmp_port, app=APPLICATION,
+                            hooks=hooks, api_host="127.0.0.1", api_port=self.api_port)
+
+    def start(self, hooks: HookTarget | None) -> None:
+        binary = shutil.which(self.binary) or "/usr/sbin/nginx"
+        for sub in ("logs", "tmp"):
+            (self.prefix / sub).mkdir(parents=True, exist_ok=True)
+        if hooks is not None:
+            self._bridge = HookBridge(hooks)
+            self._bridge.start()
+        conf = self.prefix / "nginx.conf"
+        conf.write_text(self.config_text(self._bridge.url if self._bridge else None))
+        log_file = (self.prefix / "logs" / "stderr.log").open("wb")
+        self._proc = spawn([binary, "-p", str(self.prefix), "-c", str(conf)], stdout=log_file, stderr=log_file)
+        log_file.close()
+
+        def died() -> str | None:
+            if self._proc is not None and self._proc.poll() is not None:
+                return f"nginx exited with {self._proc.returncode}: {self._error_log()}"
+            return None
+
+        try:
+            ok = wait_until(lambda: port_accepts("127.0.0.1", self.rtmp_port)
+                            and port_accepts("127.0.0.1", self.api_port), self.start_timeout, abort=died)
+        except RuntimeError as exc:
+            self.stop()
+            raise MediaServerError(str(exc)) from None
+        if not ok:
+            self.stop()
+            raise MediaServerError(f"nginx did not open ports {self.rtmp_port}/{self.api_port} "
+                                   f"within {self.start_timeout:g}s: {self._error_log()}")
+        log.info("media server started", extra={"backend": self.name, "rtmpPort": self.rtmp_port,
+                                                 "statPort": self.api_port, "pid": self._proc.pid})
+
+    def _error_log(self) -> str:
+        text = ""
+        for name in ("error.log", "stderr.log"):
+            path = self.prefix / "logs" / name
+            if path.exists():
+                text += path.read_text(errors="replace")
+        return text.strip()[-500:] or "no log output"
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            terminate(self._proc, timeout=5)
+            self._proc = None
+        if self._bridge is not None:
+            self._bridge.stop()
+            self._bridge = None
+        if self._own_prefix:
+            shutil.rmtree(self.prefix, ignore_errors=True)
+
+    def stat_xml(self) -> str:
+        response = httpx.get(f"http://127.0.0.1:{self.api_port}/stat", timeout=2.0)
+        response.raise_for_status()
+        return response.text
+
+    def list_live_ingest(self) -> set[str]:
+        return parse_stat_ingest(self.stat_xml())
+
+
+def parse_stat_ingest(xml_text: str) -> set[str]:
+    """Stream ids being published on ``live/<id>/in`` according to nginx-rtmp's ``/stat`` XML."""
+    root = ET.fromstring(xml_text)
+    live: set[str] = set()
+    for app in root.iter("application"):
+        if (app.findtext("name") or "") != APPLICATION:
+            continue
+        for stream in app.iter("stream"):
+            name = stream.findtext("name") or ""
+            if name.endswith("/in") and stream.find("publishing") is not None:
+                live.add(name[: -len("/in")])
+    return live

@@ -1,0 +1,30 @@
+"""Pick the media server backend from settings: ``auto`` prefers MediaMTX when its binary exists."""
+
+from __future__ import annotations
+
+import shutil
+
+from livedub.config.settings import MediaBackend, MediaSettings
+from livedub.media.base import MediaServer, MediaServerError
+
+
+def resolve_backend(settings: MediaSettings) -> MediaBackend:
+    if settings.backend != MediaBackend.auto:
+        return settings.backend
+    return MediaBackend.mediamtx if shutil.which(settings.mediamtx_binary) else MediaBackend.nginx
+
+
+def create_media_server(settings: MediaSettings) -> MediaServer:
+    backend = resolve_backend(settings)
+    if backend == MediaBackend.nginx:
+        from livedub.media.nginx import NginxMediaServer
+
+        if not NginxMediaServer.available(settings.nginx_binary):
+            raise MediaServerError(
+                "no media server: install mediamtx, or nginx + libnginx-mod-rtmp (./scripts/install.sh)"
+            )
+        return NginxMediaServer(host=settings.host, rtmp_port=settings.rtmp_port, api_port=settings.api_port,
+                                binary=settings.nginx_binary)
+    from livedub.media.mediamtx import MediaMtxServer
+
+    return MediaMtxServer.from_settings(settings)

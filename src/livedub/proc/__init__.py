@@ -1,0 +1,1 @@
+"""Child-process helpers shared by every component that supervises another program."""

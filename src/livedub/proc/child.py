@@ -1,0 +1,71 @@
+"""Start programs as children that die with us, and stop them politely then firmly."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def spawn(argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+    """Popen that gets SIGTERM if this process dies (Linux), so no orphan outlives livedub."""
+    return subprocess.Popen(list(argv), preexec_fn=_die_with_parent, **kwargs)  # noqa: PLW1509
+
+
+def terminate(proc: subprocess.Popen[Any], timeout: float) -> int | None:
+    """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL. Returns the exit code."""
+    if proc.poll() is not None:
+        return proc.returncode
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait(timeout=5)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.05,
+               abort: Callable[[], str | None] | None = None) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` passes; ``abort`` returning a reason raises."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        if abort is not None:
+            reason = abort()
+            if reason:
+                raise RuntimeError(reason)
+        time.sleep(interval)
+    return predicate()
+
+
+def port_accepts(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
