@@ -144,8 +144,10 @@ class NginxMediaServer(MediaServer):
         self.api_port = api_port
         self.binary = binary
         self.start_timeout = start_timeout
+        # the prefix is made on start(): an unstarted instance (an orchestrator that only lists
+        # paths and builds URLs) leaves nothing on disk
         self._own_prefix = prefix is None
-        self.prefix = Path(prefix or tempfile.mkdtemp(prefix="livedub-nginx-"))
+        self.prefix = Path(prefix) if prefix is not None else Path()
         self._proc = None
         self._bridge: HookBridge | None = None
 
@@ -163,6 +165,8 @@ class NginxMediaServer(MediaServer):
 
     def start(self, hooks: HookTarget | None) -> None:
         binary = shutil.which(self.binary) or "/usr/sbin/nginx"
+        if self._own_prefix:
+            self.prefix = Path(tempfile.mkdtemp(prefix="livedub-nginx-"))
         for sub in ("logs", "tmp"):
             (self.prefix / sub).mkdir(parents=True, exist_ok=True)
         if hooks is not None:
@@ -207,8 +211,9 @@ class NginxMediaServer(MediaServer):
         if self._bridge is not None:
             self._bridge.stop()
             self._bridge = None
-        if self._own_prefix:
+        if self._own_prefix and self.prefix != Path():
             shutil.rmtree(self.prefix, ignore_errors=True)
+            self.prefix = Path()
 
     def stat_xml(self) -> str:
         response = httpx.get(f"http://127.0.0.1:{self.api_port}/stat", timeout=2.0)
