@@ -95,15 +95,12 @@ def resolved_compose(tmp_path: Path, *profiles: str, dotenv: str | None = None) 
 def dockerfiles() -> list[Path]:
     """Every Dockerfile in the repository (``Dockerfile``, ``Dockerfile.*``, ``*.Dockerfile``)."""
     found = []
-    for path in ROOT.rglob("*"):
-        rel = path.relative_to(ROOT)
-        if rel.parts and rel.parts[0] in _NOT_SOURCES:
-            continue
-        name = path.name
-        if path.is_file() and (
-            name == "Dockerfile" or name.startswith("Dockerfile.") or name.endswith(".Dockerfile")
-        ):
-            found.append(path)
+    for directory, subdirs, files in os.walk(ROOT):
+        # prune virtualenvs, caches and VCS data instead of walking them
+        subdirs[:] = [d for d in subdirs if d not in _NOT_SOURCES and not d.endswith(".egg-info")]
+        for name in files:
+            if name == "Dockerfile" or name.startswith("Dockerfile.") or name.endswith(".Dockerfile"):
+                found.append(Path(directory) / name)
     return sorted(found)
 
 
