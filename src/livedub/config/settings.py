@@ -145,18 +145,61 @@ class WorkerSettings(SettingsBase):
     tts_voice: str = Field("", description="Voice profile name (default: the target language's default).")
     fragment_target_dur: Duration = Field(1.5, gt=0, le=10, description="Target audio fragment length.")
     fragment_overlap: Duration = Field(0.0, ge=0, le=0.5, description="Overlap crossfaded between fragments.")
+    fragment_min_dur: Duration = Field(
+        0.75, gt=0, le=10, description="Shortest fragment cut at a pause (the VAD looks for pauses past this)."
+    )
+    fragment_max_dur: Duration = Field(
+        2.0, gt=0, le=10, description="Longest fragment; without a pause it is cut at the quietest point."
+    )
     max_inflight: int = Field(3, ge=1, le=32, description="Fragments processed at once.")
     fallback: Fallback = Field(Fallback.pass_through, description="Audio used when a fragment fails.")
     buffer_target: Duration = Field(3.0, ge=0, le=60, description="Constant delay added to audio and video.")
     input_timeout: Duration = Field(30.0, gt=0, description="How long to wait for the input to appear.")
     metrics_port: int = _port("Prometheus port of the worker (0: any free port).", 0)
     device: Device = Field(Device.auto, description="auto, cpu or cuda (falls back to cpu with a log line).")
+    output_lead: Duration = Field(
+        0.2, ge=0, le=5, description="Output audio is handed to the pipeline this long before it plays."
+    )
+    deadline_soft_margin: Duration = Field(
+        0.5, ge=0, le=10, description="A fragment still in STS this long before its deadline is logged and counted."
+    )
+    stall_buffer: int = Field(
+        6, ge=1, le=256, description="Fragments that may wait for a free STS slot; beyond this the oldest falls back."
+    )
+    fallback_duck_db: float = Field(
+        -12.0, ge=-60, le=0, description="Gain of the original audio in the ducked-original fallback (dB)."
+    )
+    breaker_failures: int = Field(3, ge=1, le=100, description="Consecutive STS failures that open the breaker.")
+    breaker_latency_p95: Duration = Field(
+        2.0, gt=0, le=60, description="STS round-trip p95 (last 20 fragments) above which the breaker opens."
+    )
+    breaker_max_backlog: int = Field(
+        8, ge=1, le=512, description="Fragments waiting for or in STS above which the breaker opens."
+    )
+    breaker_cooldown: Duration = Field(10.0, gt=0, le=3600, description="Open breaker half-opens after this.")
 
     @field_validator("stream_id")
     @classmethod
     def _stream_id(cls, value: str) -> str:
         if value and not re.match(STREAM_ID_PATTERN, value):
             raise ValueError("stream ids use only A-Z, a-z, 0-9, '_' and '-' (1-64 characters)")
+        return value
+
+    @field_validator("fragment_max_dur")
+    @classmethod
+    def _fragment_lengths(cls, value: float, info) -> float:  # info: pydantic ValidationInfo
+        # min and target are validated before max (field order), so they are in info.data when valid
+        low, target = info.data.get("fragment_min_dur"), info.data.get("fragment_target_dur")
+        overlap = info.data.get("fragment_overlap")
+        if low is not None and target is not None and not low <= target <= value:
+            raise ValueError(
+                f"need WORKER_FRAGMENT_MIN_DUR ({low:g}s) <= WORKER_FRAGMENT_TARGET_DUR ({target:g}s) "
+                f"<= WORKER_FRAGMENT_MAX_DUR ({value:g}s)"
+            )
+        if low is not None and overlap is not None and overlap * 2 > low:
+            raise ValueError(
+                f"WORKER_FRAGMENT_OVERLAP ({overlap:g}s) must be at most half of WORKER_FRAGMENT_MIN_DUR ({low:g}s)"
+            )
         return value
 
 
@@ -202,6 +245,8 @@ class PathSettings(SettingsBase):
     data_dir: Path = Field(Path("var"), description="Run bundles, logs and demo output live here.")
     recordings_dir: Path = Field(Path("var/recordings"), description="Media server recordings.")
     debug_artifacts: bool = Field(False, description="Write per-fragment audio into run bundles.")
+    run_keep: int = Field(20, ge=1, le=10000, description="Run bundles kept per stream (newest first).")
+    run_max_age: Duration = Field(7 * 24 * 3600.0, gt=0, description="Run bundles older than this are purged.")
     hf_home: Path = Field(
         Path("var/cache/huggingface"),
         description="Hugging Face cache (translation / ASR models). Safe to delete.",

@@ -1,0 +1,53 @@
+"""The pure streaming core: fragmenting, in-flight window, ordering, deadlines, fallbacks, breaker.
+
+No GStreamer, HTTP or subprocess in here: the worker pushes PCM blocks with timestamps into a
+:class:`StreamingCore` and pulls output blocks at their due times; a file replay and the tests
+drive the very same object with a :class:`FakeClock`. See ``docs/streaming-core.md``.
+"""
+
+from livedub.core.breaker import BreakerState, CircuitBreaker
+from livedub.core.clock import Clock, FakeClock, MonotonicClock
+from livedub.core.config import BreakerConfig, CoreConfig, FragmenterConfig
+from livedub.core.executor import Executor, ManualExecutor, SimulatedExecutor, ThreadExecutor
+from livedub.core.factory import create_core
+from livedub.core.messages import (
+    AudioFragment,
+    DubbedAudio,
+    FallbackReason,
+    FragmentResult,
+    FragmentStatus,
+    OutputBlock,
+)
+from livedub.core.metrics import CoreMetrics
+from livedub.core.processor import Separator, StsError, StsProcessor
+from livedub.core.scheduler import StreamingCore
+from livedub.core.vad import EnergyVad, Vad
+
+__all__ = [
+    "AudioFragment",
+    "BreakerConfig",
+    "BreakerState",
+    "CircuitBreaker",
+    "Clock",
+    "CoreConfig",
+    "CoreMetrics",
+    "DubbedAudio",
+    "EnergyVad",
+    "Executor",
+    "FakeClock",
+    "FallbackReason",
+    "FragmentResult",
+    "FragmentStatus",
+    "FragmenterConfig",
+    "ManualExecutor",
+    "MonotonicClock",
+    "OutputBlock",
+    "Separator",
+    "SimulatedExecutor",
+    "StreamingCore",
+    "StsError",
+    "StsProcessor",
+    "ThreadExecutor",
+    "Vad",
+    "create_core",
+]

@@ -1,0 +1,183 @@
+"""Typed messages that flow through the streaming core. Timestamps are integer nanoseconds.
+
+Audio inside the core is PCM at 48 kHz, 2 channels. Fragments carry the original ``int16``
+samples (what GStreamer delivers); STS output may be ``int16`` or float in any rate/layout and is
+normalised by the sanitiser; output blocks are ``int16`` again, ready for an ``appsrc``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+from livedub.config.settings import Fallback
+
+SAMPLE_RATE = 48_000
+CHANNELS = 2
+NS_PER_S = 1_000_000_000
+
+
+def samples_to_ns(count: int, sample_rate: int = SAMPLE_RATE) -> int:
+    """Duration of ``count`` samples, floored to whole nanoseconds (exact for sample offsets)."""
+    return count * NS_PER_S // sample_rate
+
+
+def ns_to_samples(duration_ns: int, sample_rate: int = SAMPLE_RATE) -> int:
+    return round(duration_ns * sample_rate / NS_PER_S)
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
+@dataclass(frozen=True, eq=False)
+class AudioFragment:
+    """A cut of the input, sent to STS. ``samples`` is read-only ``int16`` of shape (n, channels).
+
+    The last ``overlap_samples`` of this fragment are also the first samples of the next one;
+    the two are crossfaded on output, so the STS may treat them as ordinary audio.
+    """
+
+    id: str
+    stream_id: str
+    sequence: int
+    start_pts: int
+    duration: int
+    samples: np.ndarray
+    overlap_samples: int = 0
+    sample_rate: int = SAMPLE_RATE
+    channels: int = CHANNELS
+
+    def __post_init__(self) -> None:
+        if self.samples.dtype != np.int16 or self.samples.ndim != 2 or self.samples.shape[1] != self.channels:
+            raise ValueError(f"fragment samples must be int16 (n, {self.channels}), got "
+                             f"{self.samples.dtype} {self.samples.shape}")
+        if not 0 <= self.overlap_samples <= len(self.samples):
+            raise ValueError("overlap_samples must lie within the fragment")
+        object.__setattr__(self, "samples", _frozen(self.samples))
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.samples.shape[0])
+
+    @property
+    def end_pts(self) -> int:
+        return self.start_pts + self.duration
+
+
+@dataclass(frozen=True, eq=False)
+class DubbedAudio:
+    """What an STS processor returns for one fragment: the audio to play over the fragment's span.
+
+    ``samples``: shape (n,) or (n, c), ``int16`` or float (full scale 1.0), at ``sample_rate``.
+    The sanitiser fixes length, rate, channels and bad values, so a processor need not be exact.
+    """
+
+    fragment_id: str
+    sequence: int
+    samples: np.ndarray
+    sample_rate: int = SAMPLE_RATE
+    transcript: str | None = None
+    translation: str | None = None
+
+
+class FragmentStatus(str, Enum):
+    dubbed = "dubbed"
+    fallback = "fallback"
+
+
+class FallbackReason(str, Enum):
+    """Why a fragment was not dubbed (label of ``worker_fallback_total``)."""
+
+    sts_error = "sts-error"  # the processor raised
+    timeout = "timeout"  # no result by the fragment's deadline (hard timeout)
+    invalid_output = "invalid-output"  # the sanitiser could not repair the output
+    breaker_open = "breaker-open"  # the circuit breaker kept the fragment away from STS
+    stall_overflow = "stall-overflow"  # the stall buffer was full; the oldest waiting fragment gave way
+    no_time = "no-time"  # the deadline passed before an STS slot was free (or before it was cut)
+
+
+@dataclass(frozen=True)
+class FragmentTiming:
+    """Clock times (ns) of a fragment's life; ``None`` where the step did not happen."""
+
+    arrived_at: int
+    deadline: int
+    submitted_at: int | None = None
+    completed_at: int | None = None
+    emitted_at: int | None = None
+
+    @property
+    def rtt_ns(self) -> int | None:
+        if self.submitted_at is None or self.completed_at is None:
+            return None
+        return self.completed_at - self.submitted_at
+
+
+@dataclass(frozen=True)
+class FragmentResult:
+    """The outcome of one fragment: dubbed, or which fallback was played and why."""
+
+    fragment_id: str
+    sequence: int
+    start_pts: int
+    duration: int
+    status: FragmentStatus
+    timing: FragmentTiming
+    fallback: Fallback | None = None
+    reason: FallbackReason | None = None
+    detail: str | None = None
+    fixes: tuple[str, ...] = ()
+    transcript: str | None = None
+    translation: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        rtt = self.timing.rtt_ns
+        return {
+            "fragmentId": self.fragment_id,
+            "sequence": self.sequence,
+            "startPtsNs": self.start_pts,
+            "durationNs": self.duration,
+            "status": self.status.value,
+            "fallback": self.fallback.value if self.fallback else None,
+            "reason": self.reason.value if self.reason else None,
+            "detail": self.detail,
+            "sanitiserFixes": list(self.fixes),
+            "rttMs": None if rtt is None else rtt / 1e6,
+            "timing": {
+                "arrivedAtNs": self.timing.arrived_at,
+                "deadlineNs": self.timing.deadline,
+                "submittedAtNs": self.timing.submitted_at,
+                "completedAtNs": self.timing.completed_at,
+                "emittedAtNs": self.timing.emitted_at,
+            },
+            "transcript": self.transcript,
+            "translation": self.translation,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class OutputBlock:
+    """Audio to play, in order. ``pts`` is the output timestamp: input PTS + the constant delay.
+
+    Consecutive blocks are contiguous: ``next.pts == block.pts + block.duration`` within a segment
+    of continuous input. ``samples`` is ``int16`` (n, 2).
+    """
+
+    sequence: int
+    pts: int
+    samples: np.ndarray
+    result: FragmentResult = field(repr=False)
+
+    @property
+    def duration(self) -> int:
+        return samples_to_ns(int(self.samples.shape[0]))
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.samples.shape[0])

@@ -1,0 +1,73 @@
+"""STS processors for mock mode, tests and benchmarks. Deterministic: same fragment, same output.
+
+* :class:`ToneSts`: a tone per fragment, ``base_hz + step_hz * (sequence % steps)`` (audibly "dubbed").
+* :class:`PassThroughSts`: the fragment's own audio (exercises the whole path, output == input).
+* :class:`FakeSts`: wraps another processor with latency and failures drawn from a seeded RNG per
+  fragment, waiting on the injected clock (virtual time under a SimulatedExecutor).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from livedub.core.audio import to_float
+from livedub.core.clock import Clock
+from livedub.core.messages import SAMPLE_RATE, AudioFragment, DubbedAudio
+from livedub.core.processor import StsError, StsProcessor
+
+
+class ToneSts:
+    def __init__(self, base_hz: float = 440.0, step_hz: float = 110.0, steps: int = 4, amplitude: float = 0.25) -> None:
+        self.base_hz, self.step_hz, self.steps, self.amplitude = base_hz, step_hz, steps, amplitude
+
+    def frequency(self, sequence: int) -> float:
+        return self.base_hz + self.step_hz * (sequence % self.steps)
+
+    def process(self, fragment: AudioFragment) -> DubbedAudio:
+        t = np.arange(fragment.num_samples, dtype=np.float64) / SAMPLE_RATE
+        tone = (self.amplitude * np.sin(2 * np.pi * self.frequency(fragment.sequence) * t)).astype(np.float32)
+        return DubbedAudio(fragment_id=fragment.id, sequence=fragment.sequence,
+                           samples=np.repeat(tone[:, None], fragment.channels, axis=1),
+                           transcript=f"<tone {self.frequency(fragment.sequence):g} Hz>")
+
+
+class PassThroughSts:
+    def process(self, fragment: AudioFragment) -> DubbedAudio:
+        return DubbedAudio(fragment_id=fragment.id, sequence=fragment.sequence, samples=to_float(fragment.samples))
+
+
+class FakeSts:
+    """``latency_ns`` +- ``jitter_ns`` (uniform) per call, failing with probability ``failure_rate``.
+
+    The draw for a fragment depends only on ``seed`` and its sequence, not on call order, so runs
+    with threads are as reproducible as runs without.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        inner: StsProcessor | None = None,
+        latency_ns: int = 0,
+        jitter_ns: int = 0,
+        failure_rate: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        if not 0.0 <= failure_rate <= 1.0:
+            raise ValueError("failure_rate must lie in [0, 1]")
+        self._clock = clock
+        self._inner = inner or ToneSts()
+        self._latency, self._jitter, self._failure_rate, self._seed = latency_ns, jitter_ns, failure_rate, seed
+
+    def draw(self, sequence: int) -> tuple[int, bool]:
+        """(latency ns, fails) for a fragment."""
+        rng = np.random.default_rng([self._seed, sequence])
+        latency = self._latency + int(rng.uniform(-self._jitter, self._jitter)) if self._jitter else self._latency
+        return max(0, latency), bool(rng.random() < self._failure_rate)
+
+    def process(self, fragment: AudioFragment) -> DubbedAudio:
+        latency, fails = self.draw(fragment.sequence)
+        self._clock.sleep(latency)
+        if fails:
+            raise StsError(f"injected failure for fragment {fragment.sequence}")
+        return self._inner.process(fragment)

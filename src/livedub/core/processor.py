@@ -1,0 +1,44 @@
+"""The protocols the core calls out to: the STS processor and an optional speech/background separator.
+
+Why threads, not asyncio: the STS stages are blocking calls into native runtimes (CTranslate2,
+ONNX Runtime, torch) that release the GIL, and the worker's audio arrives on GStreamer streaming
+threads, where no event loop runs. So ``process`` is a plain blocking call that the core runs on an
+:class:`~livedub.core.executor.Executor` (a pool of ``WORKER_MAX_INFLIGHT`` threads in production).
+The core never waits on it: it polls the returned futures when the caller pushes or pulls, so a
+slow or hung call costs only its window slot, never the output.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from livedub.core.messages import AudioFragment, DubbedAudio
+
+
+class StsProcessor(Protocol):
+    def process(self, fragment: AudioFragment) -> DubbedAudio:
+        """Dub one fragment. Blocking; called from executor threads, several at once (thread-safe).
+
+        Returns the audio to play over the fragment's span (dub already mixed over the background).
+        Raise :class:`StsError` for a classified failure; any other exception counts as one too.
+        """
+
+
+class Separator(Protocol):
+    def background(self, fragment: AudioFragment) -> np.ndarray:
+        """The fragment without its speech: float32 (n, 2) at 48 kHz, full scale 1.0.
+
+        Called on the caller's thread when a fragment falls back to ``background-only``, so it must
+        be fast (a real-time-capable model or spectral gating), not a full separation pass.
+        """
+
+
+class StsError(Exception):
+    """A failed STS call. ``retryable=False`` (e.g. a model that cannot load) opens the breaker
+    at once instead of after ``WORKER_BREAKER_FAILURES`` consecutive failures."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
