@@ -1,0 +1,52 @@
+"""`livedub orchestrator`: the stream-orchestration service in the foreground (the container entry)."""
+
+from __future__ import annotations
+
+import shutil
+
+import click
+
+from livedub.cli.common import fail, settings_or_exit, start_command
+from livedub.config.settings import Launcher, MediaSettings, OrchestratorSettings
+
+EXIT_RUNTIME = 1
+
+
+@click.command(name="orchestrator", help=(
+    "Run the stream-orchestration service: receives the media server's ready/not-ready hook events "
+    "and keeps exactly one stream worker per published live/<id>/in path. Settings: ORCH_* and "
+    "MEDIA_* variables (see docs/orchestrator.md); flags override them."))
+@click.option("--http-addr", help="host:port to listen on (ORCH_HTTP_ADDR).")
+@click.option("--grace-period", help="Keep a worker this long after not-ready, e.g. 30s (ORCH_GRACE_PERIOD).")
+@click.option("--max-workers", type=int, help="Most streams processed at once (ORCH_MAX_WORKERS).")
+@click.option("--worker-command", help="Command that starts a worker (ORCH_WORKER_COMMAND).")
+@click.option("--reconcile-interval", help="How often to compare with the media server (ORCH_RECONCILE_INTERVAL).")
+@click.option("--log-level", help="DEBUG, INFO, WARNING or ERROR (LOG_LEVEL).")
+def orchestrator_cmd(http_addr: str | None, grace_period: str | None, max_workers: int | None,
+                     worker_command: str | None, reconcile_interval: str | None, log_level: str | None) -> None:
+    start_command("stream-orchestration", {"level": log_level})
+    settings = settings_or_exit(OrchestratorSettings, {
+        "http_addr": http_addr, "grace_period": grace_period, "max_workers": max_workers,
+        "worker_command": worker_command, "reconcile_interval": reconcile_interval})
+    media_settings = settings_or_exit(MediaSettings)
+
+    # imported here so `livedub --help` stays fast
+    from livedub.orchestrator.launcher import parse_worker_command
+    from livedub.orchestrator.reconcile import media_endpoint_from_settings
+    from livedub.orchestrator.service import OrchestratorService, bind_socket
+
+    if settings.launcher != Launcher.process:
+        fail(f"ORCH_LAUNCHER={settings.launcher.value} is not built yet (the stream-worker host launcher "
+             "arrives with issue #9); use ORCH_LAUNCHER=process")
+    try:
+        argv = parse_worker_command(settings.worker_command)
+    except ValueError as exc:
+        fail(f"invalid ORCH_WORKER_COMMAND: {exc}")
+    if shutil.which(argv[0]) is None:
+        fail(f"invalid ORCH_WORKER_COMMAND: {argv[0]!r} is not an executable on PATH")
+    try:
+        sock = bind_socket(settings.http_addr)
+    except OSError as exc:
+        fail(f"cannot listen on ORCH_HTTP_ADDR={settings.http_addr}: {exc.strerror or exc}", code=EXIT_RUNTIME)
+    service = OrchestratorService(settings, media_endpoint_from_settings(media_settings))
+    service.serve_forever(sock)

@@ -1,0 +1,231 @@
+"""The HTTP face of the orchestrator (FastAPI). Handlers validate and enqueue; they own no state.
+
+Endpoints: hook events from the media server (``/v1/mediamtx/events/ready|not-ready``), stream
+status (``/v1/streams``), ``/healthz``, ``/readyz``, ``/metrics`` and the OpenAPI schema
+(``/openapi.json``, browsable at ``/docs``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, AsyncIterator, Literal
+
+from fastapi import FastAPI, Path, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from livedub import __version__
+from livedub.media.paths import InvalidPath, stream_id_from_ingest_path
+from livedub.obs.logging import log_context
+from livedub.orchestrator.actor import ActorBusy, HookEvent
+from livedub.orchestrator.query import DEFAULT_SETTINGS, parse_stream_query
+from livedub.orchestrator.supervisor import Admission, Decision
+
+if TYPE_CHECKING:
+    from livedub.orchestrator.service import OrchestratorService
+
+log = logging.getLogger(__name__)
+
+MAX_EVENT_BYTES = 64 * 1024  # a real event is a few hundred bytes
+_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+STREAM_ID_PARAM = r"^[A-Za-z0-9_-]{1,64}$"
+INGEST_PATH_PATTERN = r"^/*live/[A-Za-z0-9_-]{1,64}/in/*$"
+
+
+class HookEventBody(BaseModel):
+    """What the hook program (MediaMTX) and the nginx hook bridge send."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra={
+        "examples": [{"path": "live/abc/in", "query": "lang=es&voice=ef_dora", "sourceType": "rtmpConn",
+                      "sourceId": "9f1c7a2e-8d2b-4f7e-a1c3-2b5d8e0f4a11"}]})
+
+    # the pattern is documented, not enforced by pydantic: the handler checks it and says what is wrong
+    path: str = Field(..., max_length=512, description="Ingest path, `live/<streamId>/in` (MTX_PATH).",
+                      json_schema_extra={"pattern": INGEST_PATH_PATTERN})
+    query: str = Field("", max_length=4096,
+                       description="Publisher's query string without `?` (MTX_QUERY): per-stream settings "
+                                   "(lang, src, voice, mode, fallback). Invalid ones are ignored with a warning.")
+    sourceType: str = Field("", max_length=256, description="MTX_SOURCE_TYPE, e.g. rtmpConn.")
+    sourceId: str = Field("", max_length=256, description="MTX_SOURCE_ID: the publisher connection's id.")
+
+
+class EventAccepted(BaseModel):
+    correlationId: str
+    streamId: str
+    event: Literal["ready", "not-ready"]
+    result: Literal["accepted", "duplicate", "stale"] = Field(
+        description="accepted: state changed or work scheduled; duplicate: nothing new; "
+                    "stale: an older publisher's event, ignored.")
+    detail: str = ""
+    settingsWarnings: list[str] = Field(default_factory=list)
+
+
+class ErrorBody(BaseModel):
+    error: str
+    correlationId: str = ""
+
+
+class StreamView(BaseModel):
+    streamId: str
+    state: Literal["idle", "starting", "running", "stopping", "backoff", "degraded"]
+    stateForSeconds: float
+    live: bool
+    pid: int | None
+    runId: str | None
+    starts: int
+    stops: int
+    restarts: int
+    failures: int
+    lastError: str | None
+    lastExitCode: int | None
+    degradedReason: str | None
+    graceRemainingSeconds: float | None
+    restartInSeconds: float | None
+    settings: dict[str, str]
+    settingsWarnings: list[str]
+    sourceType: str
+    sourceId: str
+    lastCorrelationId: str
+
+
+class StreamList(BaseModel):
+    streams: list[StreamView]
+    activeWorkers: int
+    maxWorkers: int
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Malformed JSON, or not a JSON object."},
+    413: {"model": ErrorBody, "description": f"Body larger than {MAX_EVENT_BYTES // 1024} KiB."},
+    422: {"model": ErrorBody, "description": "Not `live/<streamId>/in`, a bad stream id, or a field of the "
+                                             "wrong type."},
+    429: {"model": ErrorBody, "description": "ORCH_MAX_WORKERS streams already run; retry later."},
+    503: {"model": ErrorBody, "description": "Shutting down, or too many events queued; retry later."},
+}
+
+_HOOK_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": HookEventBody.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
+
+
+def create_app(service: OrchestratorService) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    app = FastAPI(title="livedub stream-orchestration", version=__version__, lifespan=lifespan,
+                  description="Starts and stops exactly one stream worker per published `live/<id>/in` "
+                              "path, driven by media server hook events. See docs/orchestrator.md.")
+
+    def error(status: int, message: str, correlation_id: str, headers: dict[str, str] | None = None) -> JSONResponse:
+        return JSONResponse(ErrorBody(error=message, correlationId=correlation_id).model_dump(), status_code=status,
+                            headers={"X-Correlation-Id": correlation_id, **(headers or {})})
+
+    async def hook(kind: Literal["ready", "not-ready"], request: Request) -> JSONResponse:
+        header = request.headers.get("x-correlation-id", "")
+        correlation_id = header if _CORRELATION_ID.match(header) else uuid.uuid4().hex
+        with log_context(correlationId=correlation_id):
+            response = await _hook(kind, request, correlation_id)
+        if response.status_code >= 400:
+            service.events.add(kind, "at_capacity" if response.status_code == 429
+                               else "busy" if response.status_code == 503 else "invalid")
+        return response
+
+    async def _hook(kind: Literal["ready", "not-ready"], request: Request, correlation_id: str) -> JSONResponse:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_EVENT_BYTES:
+            return error(413, f"event body larger than {MAX_EVENT_BYTES} bytes", correlation_id)
+        body = bytearray()
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > MAX_EVENT_BYTES:
+                return error(413, f"event body larger than {MAX_EVENT_BYTES} bytes", correlation_id)
+        try:
+            data = json.loads(bytes(body).decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            return error(400, f"malformed JSON: {exc}", correlation_id)
+        if not isinstance(data, dict):
+            return error(400, "expected a JSON object {path, query, sourceType, sourceId}", correlation_id)
+        try:
+            event = HookEventBody.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
+            return error(422, f"invalid event: {problems}", correlation_id)
+        try:
+            stream_id = stream_id_from_ingest_path(event.path)
+        except InvalidPath as exc:
+            return error(422, str(exc), correlation_id)
+        with log_context(streamId=stream_id):
+            settings = parse_stream_query(event.query, service.worker_env) if kind == "ready" else DEFAULT_SETTINGS
+            for warning in settings.warnings:
+                log.warning("ingest query: %s", warning)
+            try:
+                decision = await service.actor.submit(HookEvent(kind, stream_id, settings, event.sourceId,
+                                                                event.sourceType, correlation_id))
+            except ActorBusy as exc:
+                return error(503, str(exc), correlation_id, {"Retry-After": "1"})
+        assert isinstance(decision, Decision)
+        service.events.add(kind, decision.admission.value)
+        if decision.admission == Admission.at_capacity:
+            return error(429, decision.detail, correlation_id, {"Retry-After": "5"})
+        payload = EventAccepted(correlationId=correlation_id, streamId=stream_id, event=kind,
+                                result=decision.admission.value, detail=decision.detail,
+                                settingsWarnings=list(settings.warnings))
+        return JSONResponse(payload.model_dump(), status_code=202, headers={"X-Correlation-Id": correlation_id})
+
+    @app.post("/v1/mediamtx/events/ready", status_code=202, response_model=EventAccepted, responses=_ERRORS,
+              openapi_extra=_HOOK_BODY, tags=["hooks"], summary="An ingest path became ready (publisher started)")
+    async def ready(request: Request) -> JSONResponse:
+        return await hook("ready", request)
+
+    @app.post("/v1/mediamtx/events/not-ready", status_code=202, response_model=EventAccepted, responses=_ERRORS,
+              openapi_extra=_HOOK_BODY, tags=["hooks"], summary="An ingest path stopped (publisher gone)")
+    async def not_ready(request: Request) -> JSONResponse:
+        return await hook("not-ready", request)
+
+    @app.get("/v1/streams", response_model=StreamList, tags=["streams"], summary="Every known stream")
+    async def list_streams() -> dict[str, Any]:
+        now = service.actor.clock()
+        records = service.supervisor.records()
+        return {"streams": [r.view(now) for r in records], "activeWorkers": len(service.actor.processes()),
+                "maxWorkers": service.supervisor.policy.max_workers}
+
+    @app.get("/v1/streams/{stream_id}", response_model=StreamView, tags=["streams"], summary="One stream",
+             responses={404: {"model": ErrorBody, "description": "Unknown stream."}})
+    async def get_stream(stream_id: str = Path(..., pattern=STREAM_ID_PARAM)) -> Any:
+        rec = service.supervisor.get(stream_id)
+        if rec is None:
+            return JSONResponse({"error": f"unknown stream {stream_id!r}", "correlationId": ""}, status_code=404)
+        return rec.view(service.actor.clock())
+
+    @app.get("/healthz", tags=["ops"], summary="Liveness: the supervisor task runs")
+    async def healthz() -> JSONResponse:
+        if not service.actor.running:
+            return JSONResponse({"status": "stopped"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/readyz", tags=["ops"], summary="Readiness: running and the first reconciliation was attempted")
+    async def readyz() -> JSONResponse:
+        if not service.actor.running:
+            return JSONResponse({"status": "stopped"}, status_code=503)
+        reconciler = service.reconciler
+        if reconciler is not None and not reconciler.first_pass_done:
+            return JSONResponse({"status": "reconciling"}, status_code=503)
+        body: dict[str, Any] = {"status": "ready"}
+        if reconciler is not None:
+            body["reconcileError"] = reconciler.last_error
+        return JSONResponse(body)
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", response_class=Response)
+    async def metrics() -> Response:
+        return Response(generate_latest(service.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,224 @@
+"""Where workers run. The supervisor decides *that* a stream has one worker; a launcher runs it.
+
+This module ships the child-process launcher (embedded ``livedub up`` and a single container);
+a launcher for the compose ``stream-worker`` host or Kubernetes implements the same protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shlex
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Protocol
+
+from livedub.config.settings import WorkerSettings
+from livedub.obs.redact import redact_text
+from livedub.orchestrator.query import StreamSettings
+from livedub.proc.child import spawn, terminate
+
+log = logging.getLogger(__name__)
+
+MAX_LINE_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything a launcher needs to run one worker for one stream."""
+
+    stream_id: str
+    run_id: str
+    input_url: str
+    output_url: str
+    settings: StreamSettings = field(default_factory=StreamSettings)
+
+    def env(self) -> dict[str, str]:
+        """The ``WORKER_*`` variables of this worker (on top of the inherited environment)."""
+        prefix = WorkerSettings.env_prefix
+        return {
+            **self.settings.worker_env(),
+            f"{prefix}STREAM_ID": self.stream_id,
+            f"{prefix}INPUT_URL": self.input_url,
+            f"{prefix}OUTPUT_URL": self.output_url,
+        }
+
+
+@dataclass(frozen=True)
+class WorkerExit:
+    stream_id: str
+    run_id: str
+    exit_code: int | None  # None: it never started, or the launcher lost track of it
+    error: str | None = None
+
+
+class WorkerHandle(Protocol):
+    stream_id: str
+    run_id: str
+
+    @property
+    def pid(self) -> int | None: ...
+
+
+ExitListener = Callable[[WorkerExit], None]
+
+
+class Launcher(Protocol):
+    """Runs workers. Every handle returned by ``start`` reports its exit exactly once.
+
+    ``on_exit`` may be called from any thread; the caller makes it thread-safe. ``stop`` asks
+    the worker to end (for a process: SIGTERM, SIGKILL after the stop timeout) and returns when
+    it has; the exit is still reported through ``on_exit``.
+    """
+
+    async def start(self, spec: WorkerSpec, on_exit: ExitListener) -> WorkerHandle: ...
+
+    async def stop(self, handle: WorkerHandle) -> None: ...
+
+    async def close(self) -> None:
+        """Stop every worker still running (the orchestrator is exiting)."""
+
+
+class LaunchError(RuntimeError):
+    """The worker could not be started (bad command, missing binary). Counted as a failure."""
+
+
+def default_worker_command() -> list[str]:
+    return [sys.executable, "-m", "livedub.cli.main", "worker"]
+
+
+def parse_worker_command(command: str) -> list[str]:
+    """``ORCH_WORKER_COMMAND`` (a shell-style string; empty: the default) -> argv."""
+    if not command.strip():
+        return default_worker_command()
+    argv = shlex.split(command)
+    if not argv:
+        raise ValueError("ORCH_WORKER_COMMAND is empty")
+    return argv
+
+
+class LogSink(Protocol):
+    def __call__(self, spec: WorkerSpec, line: str) -> None: ...
+
+
+def stdout_sink(spec: WorkerSpec, line: str, stream: IO[str] | None = None) -> None:
+    """Re-emit one worker output line tagged with its stream id and run id.
+
+    Worker lines are JSON logs already: they pass through with ``streamId``/``runId`` added when
+    missing. Anything else (a traceback, a library printing) becomes an orchestrator log line.
+    """
+    text = line.rstrip("\r\n")
+    if not text:
+        return
+    try:
+        record = json.loads(text)
+    except ValueError:
+        record = None
+    if isinstance(record, dict):
+        record.setdefault("streamId", spec.stream_id)
+        record.setdefault("runId", spec.run_id)
+        out = stream or sys.stdout
+        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        out.flush()
+        return
+    log.info(redact_text(text), extra={"streamId": spec.stream_id, "runId": spec.run_id, "source": "worker"})
+
+
+@dataclass
+class ProcessHandle:
+    stream_id: str
+    run_id: str
+    process: subprocess.Popen[bytes]
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+
+class ProcessLauncher:
+    """Workers as child processes of the orchestrator.
+
+    * ``spawn`` sets the parent-death signal, so no worker outlives a crashed orchestrator; it is
+      called on the event loop's thread because that signal follows the thread that forked.
+    * Each worker gets its own session: a Ctrl-C in the terminal reaches the orchestrator, which
+      then stops workers in order (SIGTERM, then SIGKILL after ``stop_timeout``).
+    * stdout and stderr are merged and re-emitted line by line through ``sink``.
+    """
+
+    def __init__(self, command: Sequence[str] | None = None, stop_timeout: float = 10.0,
+                 base_env: Mapping[str, str] | None = None, sink: LogSink | None = None) -> None:
+        self.command = list(command) if command else default_worker_command()
+        self.stop_timeout = stop_timeout
+        self.base_env = dict(os.environ if base_env is None else base_env)
+        self.sink: LogSink = sink or stdout_sink
+        self._handles: dict[str, ProcessHandle] = {}
+        self._lock = threading.Lock()
+
+    async def start(self, spec: WorkerSpec, on_exit: ExitListener) -> ProcessHandle:
+        env = {**self.base_env, **spec.env()}
+        try:
+            process = spawn(self.command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as exc:
+            raise LaunchError(f"cannot run worker command {self.command[0]!r}: {exc.strerror or exc}") from None
+        handle = ProcessHandle(spec.stream_id, spec.run_id, process)
+        with self._lock:
+            self._handles[spec.run_id] = handle
+        reader = threading.Thread(target=self._pump, args=(spec, process), daemon=True,
+                                  name=f"worker-log-{spec.stream_id}")
+        waiter = threading.Thread(target=self._wait, args=(spec, handle, on_exit), daemon=True,
+                                  name=f"worker-wait-{spec.stream_id}")
+        handle.threads = [reader, waiter]
+        reader.start()
+        waiter.start()
+        log.info("worker started", extra={"streamId": spec.stream_id, "runId": spec.run_id, "pid": process.pid})
+        return handle
+
+    async def stop(self, handle: WorkerHandle) -> None:
+        if not isinstance(handle, ProcessHandle):
+            raise TypeError("ProcessLauncher can only stop its own handles")
+        code = await asyncio.to_thread(terminate, handle.process, self.stop_timeout)
+        log.info("worker stopped", extra={"streamId": handle.stream_id, "runId": handle.run_id, "exitCode": code})
+
+    async def close(self) -> None:
+        with self._lock:
+            handles = list(self._handles.values())
+        await asyncio.gather(*(self.stop(h) for h in handles), return_exceptions=True)
+
+    def running(self) -> list[ProcessHandle]:
+        with self._lock:
+            return [h for h in self._handles.values() if h.process.poll() is None]
+
+    def _pump(self, spec: WorkerSpec, process: subprocess.Popen[bytes]) -> None:
+        assert process.stdout is not None
+        with process.stdout:
+            for raw in iter(lambda: process.stdout.readline(MAX_LINE_BYTES), b""):  # type: ignore[union-attr]
+                try:
+                    self.sink(spec, raw.decode("utf-8", "replace"))
+                except Exception:  # noqa: BLE001 - a log sink failure must not kill the reader
+                    log.exception("could not re-emit a worker log line", extra={"streamId": spec.stream_id})
+
+    def _wait(self, spec: WorkerSpec, handle: ProcessHandle, on_exit: ExitListener) -> None:
+        code = handle.process.wait()
+        with self._lock:
+            self._handles.pop(spec.run_id, None)
+        error = None if code == 0 else _describe_exit(code)
+        on_exit(WorkerExit(spec.stream_id, spec.run_id, code, error))
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        import signal
+
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"worker killed by {name}"
+    return f"worker exited with code {code}"

@@ -1,0 +1,104 @@
+"""Reconciliation: at start and every ``ORCH_RECONCILE_INTERVAL``, compare the streams that have
+workers with the ingest paths the media server says are published; the supervisor starts the
+missing workers and stops the orphans (after the grace period, like a ``not-ready``).
+
+Hook events can be lost (the orchestrator restarted, a hook timed out); this is what makes the
+system converge anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from livedub.config.settings import MediaBackend, MediaSettings
+from livedub.media.base import MediaServer
+from livedub.orchestrator.actor import ActorBusy, Reconcile, SupervisorActor
+
+log = logging.getLogger(__name__)
+
+
+class LiveSource(Protocol):
+    def list_live_ingest(self) -> set[str]:
+        """Stream ids whose ``live/<id>/in`` is published right now (blocking I/O is fine)."""
+
+
+class Reconciler:
+    def __init__(self, actor: SupervisorActor, source: LiveSource, interval: float,
+                 clock: Callable[[], float] | None = None) -> None:
+        self.actor = actor
+        self.source = source
+        self.interval = interval
+        self.clock = clock or actor.clock
+        self.completed = 0  # successful passes (readiness and tests look at this)
+        self.last_error: str | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._first_pass = asyncio.Event()
+
+    async def reconcile_once(self) -> bool:
+        observed_at = self.clock()
+        try:
+            live = await asyncio.to_thread(self.source.list_live_ingest)
+        except Exception as exc:  # noqa: BLE001 - any failure of the media server: retry next interval
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("reconcile: cannot list live paths from the media server", extra={"error": self.last_error})
+            return False
+        try:
+            await self.actor.submit(Reconcile(frozenset(live), observed_at))
+        except ActorBusy as exc:
+            self.last_error = str(exc)
+            return False
+        self.last_error = None
+        self.completed += 1
+        return True
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="orchestrator-reconcile")
+
+    async def wait_first_pass(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._first_pass.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    @property
+    def first_pass_done(self) -> bool:
+        return self._first_pass.is_set()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            await self.reconcile_once()
+            self._first_pass.set()  # attempted: readiness does not wait for a media server that is down
+            await asyncio.sleep(self.interval)
+
+
+def media_endpoint_from_settings(settings: MediaSettings) -> MediaServer:
+    """The media server as a client sees it (addresses, live paths), without starting anything.
+
+    Used by the standalone ``livedub orchestrator`` (compose: MediaMTX is another container).
+    """
+    from livedub.media.select import resolve_backend
+
+    backend = resolve_backend(settings)
+    if backend == MediaBackend.nginx:
+        from livedub.media.nginx import NginxMediaServer
+
+        # a prefix is passed so that nothing is created: this object is never started
+        return NginxMediaServer(host=settings.host, rtmp_port=settings.rtmp_port, api_port=settings.api_port,
+                                binary=settings.nginx_binary, prefix=Path("/nonexistent-livedub-nginx"))
+    from livedub.media.mediamtx import MediaMtxServer
+
+    return MediaMtxServer.from_settings(settings)

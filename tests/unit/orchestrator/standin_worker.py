@@ -1,0 +1,65 @@
+"""Stand-in for `livedub worker` in orchestrator tests: runs until SIGTERM, optionally crashes.
+
+It proves "one worker per stream" from the outside: it takes an exclusive, non-blocking flock
+on ``<lock-dir>/<stream>.lock`` (released by the kernel however the process dies); failing to get
+it means another worker for the same stream is alive, which it records as a DUPLICATE file.
+
+    standin_worker.py --lock-dir DIR [--exit-after SECONDS --exit-code N] [--ignore-term] [--stop-delay S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import signal
+import sys
+import time
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lock-dir", required=True)
+    parser.add_argument("--exit-after", type=float, default=None)
+    parser.add_argument("--exit-code", type=int, default=1)
+    parser.add_argument("--ignore-term", action="store_true")
+    parser.add_argument("--stop-delay", type=float, default=0.0, help="seconds to finish after SIGTERM")
+    args = parser.parse_args()
+
+    stream = os.environ.get("WORKER_STREAM_ID", "")
+    pid = os.getpid()
+    events = os.open(os.path.join(args.lock_dir, "events.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    lock = open(os.path.join(args.lock_dir, f"{stream}.lock"), "w")  # noqa: SIM115 - held for the lifetime
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        open(os.path.join(args.lock_dir, f"{stream}.{pid}.DUPLICATE"), "w").close()
+        os.write(events, f"duplicate {stream} {pid}\n".encode())
+        return 3
+    env = {k: v for k, v in os.environ.items() if k.startswith("WORKER_")}
+    with open(os.path.join(args.lock_dir, f"{stream}.json"), "w") as fh:
+        json.dump({"pid": pid, "env": env}, fh)
+    os.write(events, f"start {stream} {pid}\n".encode())
+    print(json.dumps({"level": "info", "component": "worker", "msg": "stand-in worker started", "pid": pid}),
+          flush=True)
+    print("a plain line on stderr", file=sys.stderr, flush=True)
+
+    def on_term(signum: int, frame: object) -> None:
+        if args.ignore_term:
+            return
+        time.sleep(args.stop_delay)  # a worker flushing its run bundle, still holding its lock
+        os.write(events, f"stop {stream} {pid}\n".encode())
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, on_term)
+    deadline = None if args.exit_after is None else time.monotonic() + args.exit_after
+    while True:
+        if deadline is not None and time.monotonic() >= deadline:
+            os.write(events, f"crash {stream} {pid}\n".encode())
+            return args.exit_code
+        time.sleep(0.05)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

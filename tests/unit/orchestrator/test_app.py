@@ -1,0 +1,175 @@
+"""The HTTP service over a real socket (uvicorn on a free port), with an in-memory launcher."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from livedub.orchestrator.service import OrchestratorService
+from livedub.proc.child import wait_until
+
+from .conftest import FakeLauncher, FakeMedia, orch_settings
+
+EVENT = {"path": "live/abc/in", "query": "lang=fr&voice=ff_siwis&mode=mock", "sourceType": "rtmpConn",
+         "sourceId": "c1"}
+
+
+@pytest.fixture
+def stack(serve):  # type: ignore[no-untyped-def]
+    def _stack(**settings: object) -> tuple[httpx.Client, FakeLauncher, FakeMedia, OrchestratorService]:
+        launcher, media = FakeLauncher(), FakeMedia()
+        service = OrchestratorService(orch_settings(**settings), media, launcher=launcher, worker_env={})
+        running = serve(service)
+        client = httpx.Client(base_url=running.url, timeout=5.0)
+        return client, launcher, media, service
+
+    return _stack
+
+
+def stream(client: httpx.Client, stream_id: str) -> dict:
+    response = client.get(f"/v1/streams/{stream_id}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_ready_answers_202_and_starts_one_worker_with_query_settings(stack) -> None:  # type: ignore[no-untyped-def]
+    client, launcher, _media, _service = stack()
+    response = client.post("/v1/mediamtx/events/ready", json=EVENT, headers={"X-Correlation-Id": "hook-42"})
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body == {"correlationId": "hook-42", "streamId": "abc", "event": "ready", "result": "accepted",
+                    "detail": "", "settingsWarnings": []}
+    assert response.headers["x-correlation-id"] == "hook-42"
+    assert wait_until(lambda: stream(client, "abc")["state"] == "running", 5)
+    view = stream(client, "abc")
+    assert view["pid"] == 1000 and view["settings"] == {"lang": "fr", "voice": "ff_siwis", "mode": "mock"}
+    (spec,) = launcher.specs
+    env = spec.env()
+    assert (env["WORKER_STREAM_ID"], env["WORKER_TARGET_LANG"], env["WORKER_TTS_VOICE"], env["WORKER_STS_MODE"]) \
+        == ("abc", "fr", "ff_siwis", "mock")
+    assert env["WORKER_OUTPUT_URL"] == "rtmp://media:1935/live/abc/out"
+    again = client.post("/v1/mediamtx/events/ready", json=EVENT)
+    assert again.status_code == 202 and again.json()["result"] == "duplicate"
+    assert len(again.json()["correlationId"]) == 32  # generated when none is given
+    listing = client.get("/v1/streams").json()
+    assert listing["activeWorkers"] == 1 and [s["streamId"] for s in listing["streams"]] == ["abc"]
+    assert launcher.violations == [] and len(launcher.specs) == 1
+
+
+def test_bad_query_settings_fall_back_to_defaults(stack) -> None:  # type: ignore[no-untyped-def]
+    client, launcher, _media, _service = stack()
+    event = {**EVENT, "query": "lang=xx-!!&mode=turbo&pass=secret&colour=red"}
+    response = client.post("/v1/mediamtx/events/ready", json=event)
+    assert response.status_code == 202
+    warnings = response.json()["settingsWarnings"]
+    assert any("invalid lang" in w for w in warnings) and any("invalid mode" in w for w in warnings)
+    assert any("'colour'" in w for w in warnings)
+    assert not any("secret" in w for w in warnings)
+    assert wait_until(lambda: len(launcher.specs) == 1, 5)
+    assert "WORKER_TARGET_LANG" not in launcher.specs[0].env()
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        (json.dumps({**EVENT, "path": "live/abc/out"}), 422, "not of the form live/<streamId>/in"),
+        (json.dumps({**EVENT, "path": "live/a.b/in"}), 422, "must match [A-Za-z0-9_-]{1,64}"),
+        (json.dumps({**EVENT, "path": "live/" + "x" * 65 + "/in"}), 422, "must match"),
+        (json.dumps({**EVENT, "path": "live/../in"}), 422, "stream id '..' must match"),
+        (json.dumps({"query": "lang=es"}), 422, "path: Field required"),
+        (json.dumps({**EVENT, "path": 7}), 422, "path: Input should be a valid string"),
+        ('{"path": "live/abc/in"', 400, "malformed JSON"),
+        ("[1, 2]", 400, "expected a JSON object"),
+        ('"live/abc/in"', 400, "expected a JSON object"),
+        (b"\xff\xfe", 400, "malformed JSON"),
+        ("{}" + " " * 70000, 413, "larger than 65536 bytes"),
+    ],
+)
+def test_invalid_events_get_a_clear_4xx(stack, body: str | bytes, status: int, message: str) -> None:  # type: ignore[no-untyped-def]
+    client, launcher, _media, service = stack()
+    response = client.post("/v1/mediamtx/events/ready", content=body,
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == status, response.text
+    assert message in response.json()["error"]
+    assert response.json()["correlationId"]
+    assert launcher.specs == [] and service.supervisor.records() == []
+
+
+def test_at_capacity_is_429(stack) -> None:  # type: ignore[no-untyped-def]
+    client, launcher, _media, _service = stack(max_workers=1)
+    assert client.post("/v1/mediamtx/events/ready", json=EVENT).status_code == 202
+    other = {**EVENT, "path": "live/other/in", "sourceId": "c2"}
+    response = client.post("/v1/mediamtx/events/ready", json=other)
+    assert response.status_code == 429
+    assert "ORCH_MAX_WORKERS" in response.json()["error"] and response.headers["retry-after"]
+    assert wait_until(lambda: launcher.streams() == ["abc"], 5)
+
+
+def test_not_ready_stops_after_grace_and_reconnect_keeps_worker(stack) -> None:  # type: ignore[no-untyped-def]
+    client, launcher, _media, _service = stack(grace_period="300ms")
+    client.post("/v1/mediamtx/events/ready", json=EVENT)
+    assert wait_until(lambda: stream(client, "abc")["state"] == "running", 5)
+    run_id = stream(client, "abc")["runId"]
+    # reconnect within the grace period: same worker
+    assert client.post("/v1/mediamtx/events/not-ready", json=EVENT).json()["result"] == "accepted"
+    assert stream(client, "abc")["graceRemainingSeconds"] is not None
+    client.post("/v1/mediamtx/events/ready", json={**EVENT, "sourceId": "c2"})
+    view = stream(client, "abc")
+    assert view["graceRemainingSeconds"] is None and view["runId"] == run_id
+    # leave for good: stopped once the grace period has passed
+    client.post("/v1/mediamtx/events/not-ready", json={**EVENT, "sourceId": "c2"})
+    assert wait_until(lambda: stream(client, "abc")["state"] == "idle", 5)
+    view = stream(client, "abc")
+    assert view["stops"] == 1 and view["starts"] == 1 and launcher.streams() == []
+
+
+def test_crashing_worker_restarts_then_degrades_and_metrics_say_so(stack) -> None:  # type: ignore[no-untyped-def]
+    client, launcher, _media, _service = stack(restart_max_in_window=2)
+    client.post("/v1/mediamtx/events/ready", json=EVENT)
+    for attempt in range(1, 3):
+        assert wait_until(lambda: stream(client, "abc")["state"] == "running", 5)
+        launcher.crash("abc", code=2)
+        assert wait_until(lambda a=attempt: stream(client, "abc")["restarts"] == a, 5)
+    assert wait_until(lambda: stream(client, "abc")["state"] == "running", 5)
+    launcher.crash("abc", code=2)
+    assert wait_until(lambda: stream(client, "abc")["state"] == "degraded", 5)
+    view = stream(client, "abc")
+    assert "crashed 3 times" in view["degradedReason"] and view["failures"] == 3
+    assert view["lastExitCode"] == 2
+    metrics = client.get("/metrics").text
+    assert 'orchestrator_stream_degraded{stream_id="abc"} 1.0' in metrics
+    assert 'orchestrator_worker_failures_total{stream_id="abc"} 3.0' in metrics
+    assert 'orchestrator_worker_restarts_total{stream_id="abc"} 2.0' in metrics
+    assert 'orchestrator_hook_events_total{event="ready",result="accepted"} 1.0' in metrics
+    assert "orchestrator_active_streams 0.0" in metrics
+
+
+def test_reconcile_at_start_and_health_endpoints(stack) -> None:  # type: ignore[no-untyped-def]
+    client, launcher, media, service = stack(reconcile_interval="100ms", grace_period="100ms")
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert wait_until(lambda: client.get("/readyz").status_code == 200, 5)
+    media.live = {"found"}
+    assert wait_until(lambda: launcher.streams() == ["found"], 5)
+    media.live = set()
+    assert wait_until(lambda: launcher.streams() == [], 5)
+    media.fail = OSError("connection refused")
+    assert wait_until(lambda: client.get("/readyz").json().get("reconcileError") is not None, 5)
+    assert "connection refused" in client.get("/readyz").json()["reconcileError"]
+
+
+def test_unknown_and_invalid_stream_ids(stack) -> None:  # type: ignore[no-untyped-def]
+    client, *_ = stack()
+    assert client.get("/v1/streams/nope").status_code == 404
+    assert client.get("/v1/streams/bad.id").status_code == 422
+
+
+def test_openapi_schema_documents_the_hook_endpoints(stack) -> None:  # type: ignore[no-untyped-def]
+    client, *_ = stack()
+    schema = client.get("/openapi.json").json()
+    post = schema["paths"]["/v1/mediamtx/events/ready"]["post"]
+    body = post["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["path"] and set(body["properties"]) == {"path", "query", "sourceType", "sourceId"}
+    assert {"202", "400", "413", "422", "429", "503"} <= set(post["responses"])
+    assert "/v1/streams/{stream_id}" in schema["paths"] and "/metrics" in schema["paths"]
