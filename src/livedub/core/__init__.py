@@ -5,7 +5,9 @@ No GStreamer, HTTP or subprocess in here: the worker pushes PCM blocks with time
 drive the very same object with a :class:`FakeClock`. See ``docs/streaming-core.md``.
 """
 
+from livedub.core.audio import pcm_from_bytes
 from livedub.core.breaker import BreakerState, CircuitBreaker
+from livedub.core.bundle import RunBundle
 from livedub.core.clock import Clock, FakeClock, MonotonicClock
 from livedub.core.config import BreakerConfig, CoreConfig, FragmenterConfig
 from livedub.core.executor import Executor, ManualExecutor, SimulatedExecutor, ThreadExecutor
@@ -20,7 +22,8 @@ from livedub.core.messages import (
 )
 from livedub.core.metrics import CoreMetrics
 from livedub.core.processor import Separator, StsError, StsProcessor
-from livedub.core.scheduler import StreamingCore
+from livedub.core.replay import Pacing, ReplayReport, replay
+from livedub.core.scheduler import CoreClosed, CoreStats, StreamingCore
 from livedub.core.vad import EnergyVad, Vad
 
 __all__ = [
@@ -29,8 +32,10 @@ __all__ = [
     "BreakerState",
     "CircuitBreaker",
     "Clock",
+    "CoreClosed",
     "CoreConfig",
     "CoreMetrics",
+    "CoreStats",
     "DubbedAudio",
     "EnergyVad",
     "Executor",
@@ -42,6 +47,9 @@ __all__ = [
     "ManualExecutor",
     "MonotonicClock",
     "OutputBlock",
+    "Pacing",
+    "ReplayReport",
+    "RunBundle",
     "Separator",
     "SimulatedExecutor",
     "StreamingCore",
@@ -50,4 +58,6 @@ __all__ = [
     "ThreadExecutor",
     "Vad",
     "create_core",
+    "pcm_from_bytes",
+    "replay",
 ]

@@ -89,6 +89,9 @@ class Fragmenter:
         """Add a block; returns the fragments it completed (oldest first)."""
         if samples.dtype != np.int16 or samples.ndim != 2 or samples.shape[1] != CHANNELS:
             raise ValueError(f"expected int16 PCM of shape (n, {CHANNELS}), got {samples.dtype} {samples.shape}")
+        if not isinstance(pts_ns, (int, np.integer)) or isinstance(pts_ns, bool):
+            raise TypeError(f"pts_ns must be integer nanoseconds, got {type(pts_ns).__name__}")
+        pts_ns = int(pts_ns)
         out: list[AudioFragment] = []
         if self._segment_pts is None:
             self._segment_pts = pts_ns

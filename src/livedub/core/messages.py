@@ -163,7 +163,8 @@ class FragmentResult:
 
 @dataclass(frozen=True, eq=False)
 class OutputBlock:
-    """Audio to play, in order. ``pts`` is the output timestamp: input PTS + the constant delay.
+    """Audio to play, in order. ``pts`` is the output timestamp: input PTS + the constant delay;
+    ``input_pts`` is the same instant on the input timeline.
 
     Consecutive blocks are contiguous: ``next.pts == block.pts + block.duration`` within a segment
     of continuous input. ``samples`` is ``int16`` (n, 2).
@@ -173,6 +174,11 @@ class OutputBlock:
     pts: int
     samples: np.ndarray
     result: FragmentResult = field(repr=False)
+    fragment: AudioFragment = field(repr=False)  # the input these samples replace
+
+    @property
+    def input_pts(self) -> int:
+        return self.fragment.start_pts
 
     @property
     def duration(self) -> int:

@@ -50,6 +50,10 @@ class CoreMetrics:
             "worker_sts_breaker_transitions_total", "Breaker state changes, by new state.", ["to"],
             registry=registry)
 
+        self.bundle_errors = Counter(
+            "worker_run_bundle_write_errors_total", "Run bundle files that could not be written.",
+            registry=registry)
+
     def value(self, name: str, **labels: str) -> float:
         """Current value of a sample (``name`` as exposed, e.g. ``worker_fallback_total``); 0 if absent."""
         found = self.registry.get_sample_value(name, labels or None)

@@ -83,7 +83,10 @@ def replay(
     separator: Separator | None = None,
     block_samples: int = 960,
     on_block: Callable[[OutputBlock], None] | None = None,
+    sts_timeout_s: float | None = None,
 ) -> ReplayReport:
+    """Replay ``source`` into ``destination``. Offline, ``sts_timeout_s`` bounds the wait for one STS
+    call; past it the fragment's deadline passes and its fallback plays (``None``: wait for ever)."""
     audio = read_pcm(source)
     clock = clock or FakeClock(0)
     if executor is None:
@@ -106,7 +109,7 @@ def replay(
 
     def advance_to(when: int) -> None:
         if pacing is Pacing.offline:
-            core.wait_for_results(when)
+            core.wait_for_results(when, timeout_s=sts_timeout_s)
         clock.advance_to(when)
         collect(core.pull())
 

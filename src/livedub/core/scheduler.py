@@ -155,7 +155,43 @@ class StreamingCore:
             blocks: list[OutputBlock] = []
             while (head := self._window.head()) is not None and now >= head.deadline:
                 blocks.append(self._emit(self._window.pop_head(), now))
-            return blocks
+        self._record(blocks)  # disk writes outside the lock: push() never waits for them
+        return blocks
+
+    def drain(self, wait: bool = True) -> list[OutputBlock]:
+        """End of stream, all at once, for a caller that cannot keep pulling after its input ended.
+
+        Flushes, then (``wait``) blocks while STS calls may still make their fragments' deadlines,
+        then hands out everything still held, in order, without waiting for due times. Fragments
+        still without a result fall back (``timeout``, or ``no-time`` if they never got a slot).
+        """
+        self.flush()
+        while wait:
+            with self._lock:
+                now = self._clock.now()
+                self._service(now)
+                pending = next((s for s in self._window.order if s.state is not SlotState.resolved), None)
+                futures = self._window.futures_in_flight()
+            if pending is None or not futures or now >= pending.deadline:
+                break
+            done, _ = concurrent.futures.wait(futures, timeout=(pending.deadline - now) / 1e9,
+                                              return_when=concurrent.futures.FIRST_COMPLETED)
+            if not done:
+                break
+        with self._lock:
+            now = self._clock.now()
+            self._service(now)
+            for slot in [s for s in self._window.order if s.state is not SlotState.resolved]:
+                if slot.state is SlotState.running:
+                    self._window.abandon(slot)
+                    self._breaker.record_failure("timeout")
+                    self._fall_back(slot, FallbackReason.timeout, "no STS result when the input ended")
+                else:
+                    self._window.leave_waiting(slot)
+                    self._fall_back(slot, FallbackReason.no_time, "no STS slot before the input ended")
+            blocks = [self._emit(self._window.pop_head(), now) for _ in range(len(self._window.order))]
+        self._record(blocks)
+        return blocks
 
     def next_due_ns(self) -> int | None:
         """Clock time at which :meth:`pull` (or a soft deadline) next has work; ``None`` if idle."""
@@ -195,24 +231,31 @@ class StreamingCore:
                 breaker_state=self._breaker.state,
             )
 
-    def wait_for_results(self, until_ns: int, timeout_s: float | None = None) -> None:
-        """Block until every fragment with a deadline up to ``until_ns`` has its STS outcome.
+    def wait_for_results(self, until_ns: int, timeout_s: float | None = None) -> bool:
+        """Block until every fragment with a (soft) deadline up to ``until_ns`` has its STS outcome.
 
         For offline replay (``livedub dub``), where the clock follows the file rather than the wall:
         calling this before advancing the clock turns deadlines into "wait for STS". Live callers
-        never use it. Returns early after ``timeout_s`` without a completion.
+        never use it. If ``timeout_s`` passes without any call completing, the fragments waited for
+        are given up (later calls do not wait for them again; their deadline decides) and it
+        returns ``False``.
         """
         while True:
             with self._lock:
                 self._service(self._clock.now())
-                # soft deadlines, so that an offline run does not even count soft timeouts
-                needed = any(s.soft_deadline <= until_ns for s in (*self._window.running, *self._window.waiting))
+                needed = [s for s in (*self._window.running, *self._window.waiting)
+                          if s.soft_deadline <= until_ns and not s.not_awaited]
                 futures = self._window.futures_in_flight()
             if not needed or not futures:
-                return
+                return True
             done, _ = concurrent.futures.wait(futures, timeout=timeout_s, return_when=concurrent.futures.FIRST_COMPLETED)
             if not done:
-                return
+                with self._lock:
+                    for slot in needed:
+                        slot.not_awaited = True
+                log.warning("gave up waiting for %d STS result(s) after %.1f s", len(needed), timeout_s or 0.0,
+                            extra=self._log_extra)
+                return False
 
     def close(self) -> None:
         """Stop: running STS calls are left to finish on their own; the run bundle gets its summary."""
@@ -389,10 +432,18 @@ class StreamingCore:
         else:
             self._counts["dubbed"] += 1
         self._metrics.end_to_end_ms.observe((now - (fragment.start_pts + self._offset)) / 1e6)
-        if self._bundle is not None:
-            self._bundle.record_fragment(result, fragment.samples, samples)
         return OutputBlock(sequence=fragment.sequence, pts=fragment.start_pts + self._config.delay_ns,
-                           samples=samples, result=result)
+                           samples=samples, result=result, fragment=fragment)
+
+    def _record(self, blocks: list[OutputBlock]) -> None:
+        if self._bundle is None:
+            return
+        for block in blocks:
+            try:
+                self._bundle.record_fragment(block.result, block.fragment.samples, block.samples)
+            except OSError as exc:  # a full disk must not stop the stream: count, log, go on
+                self._metrics.bundle_errors.inc()
+                log.error("run bundle write failed: %s", exc, extra={**self._log_extra, "sequence": block.sequence})
 
     # -- bookkeeping ---------------------------------------------------------------------------
 

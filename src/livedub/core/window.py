@@ -37,6 +37,7 @@ class Slot:
     submitted_at: int | None = None
     soft_warned: bool = False
     stalled: bool = False
+    not_awaited: bool = False  # offline replay gave up waiting for this one (see wait_for_results)
     audio: np.ndarray | None = None  # float32 (n, 2) once resolved
     result: FragmentResult | None = None
 

@@ -137,3 +137,24 @@ def test_a_failed_write_leaves_the_previous_file_whole(tmp_path: Path, monkeypat
         bundle.start({"n": 2})
     assert json.loads((bundle.path / "manifest.json").read_text())["n"] == 1
     assert not list(bundle.path.glob(".*.tmp"))  # the temp file is cleaned up
+
+
+def test_a_bundle_write_failure_does_not_stop_the_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    core, clock, _ = core_with_bundle(tmp_path, debug_artifacts=False)
+
+    def full_disk(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(RunBundle, "record_fragment", full_disk)
+    audio = noise(2.0)
+    emitted = []
+    for start in range(0, len(audio), 960):
+        clock.advance_to((start + 960) * SECOND // 48_000)
+        core.push(audio[start : start + 960], start * SECOND // 48_000)
+        emitted += core.pull()
+    clock.advance_to(10 * SECOND)
+    emitted += core.pull()
+    assert len(emitted) >= 1
+    assert core.metrics.value("worker_run_bundle_write_errors_total") == len(emitted)
+    assert any("run bundle write failed" in r.getMessage() for r in caplog.records)

@@ -166,3 +166,22 @@ def test_fragment_ids_and_timestamps() -> None:
     assert all(f.stream_id == "cam-1" and f.sample_rate == 48_000 and f.channels == 2 for f in fragments)
     assert fragments[1].start_pts == fragments[0].end_pts
     assert not fragments[0].samples.flags.writeable
+
+
+def test_bad_input_is_refused_loudly() -> None:
+    fragmenter = Fragmenter(config(), EnergyVad(), "s")
+    with pytest.raises(ValueError):
+        fragmenter.push(np.zeros((10, 2), np.float32), 0)
+    with pytest.raises(ValueError):
+        fragmenter.push(np.zeros((10, 1), np.int16), 0)
+    with pytest.raises(TypeError):
+        fragmenter.push(np.zeros((10, 2), np.int16), 0.5)  # seconds instead of nanoseconds
+
+
+def test_pcm_from_bytes_reads_interleaved_s16le() -> None:
+    from livedub.core.audio import pcm_from_bytes
+
+    pcm = pcm_from_bytes(np.array([1, -2, 3, -4], dtype="<i2").tobytes())
+    np.testing.assert_array_equal(pcm, [[1, -2], [3, -4]])
+    with pytest.raises(ValueError):
+        pcm_from_bytes(b"\x00\x00\x01\x00\x02\x00")

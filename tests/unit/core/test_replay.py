@@ -12,7 +12,7 @@ import pytest
 
 from livedub.core.clock import FakeClock
 from livedub.core.config import CoreConfig, FragmenterConfig
-from livedub.core.messages import SAMPLE_RATE, OutputBlock
+from livedub.core.messages import SAMPLE_RATE, FallbackReason, OutputBlock
 from livedub.core.mock_sts import FakeSts, PassThroughSts, ToneSts
 from livedub.core.replay import Pacing, read_pcm, replay, write_pcm
 from livedub.core.vad import frame_level_db
@@ -117,3 +117,40 @@ def test_raw_pcm_round_trip(tmp_path: Path) -> None:
     write_pcm(tmp_path / "a.pcm", audio)
     np.testing.assert_array_equal(read_pcm(tmp_path / "a.pcm"), audio)
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_offline_pacing_waits_for_a_slow_sts_so_every_fragment_is_dubbed(speech: Path, tmp_path: Path) -> None:
+    import time
+
+    class Slow:
+        """Takes real time, while the replay's clock could race through the file in a few milliseconds:
+        only a replay that waits for results gets every fragment dubbed (the wait is on futures)."""
+
+        def __init__(self) -> None:
+            self.tone = ToneSts()
+
+        def process(self, fragment):
+            time.sleep(0.1)  # simulated STS work, not synchronisation
+            return self.tone.process(fragment)
+
+    _, blocks = run(speech, tmp_path, Slow(), overlap_ms=100)
+    assert all(b.result.reason is None for b in blocks)
+
+
+def test_offline_pacing_gives_up_on_a_hung_sts_after_the_timeout(speech: Path, tmp_path: Path) -> None:
+    import threading
+
+    never = threading.Event()
+
+    class Hung:
+        def process(self, fragment):
+            if fragment.sequence == 0:
+                never.wait(30)
+            return ToneSts().process(fragment)
+
+    try:
+        _, blocks = run(speech, tmp_path, Hung(), overlap_ms=100, sts_timeout_s=0.2)
+    finally:
+        never.set()
+    assert blocks[0].result.reason is FallbackReason.timeout
+    assert all(b.result.reason is None for b in blocks[1:])

@@ -257,3 +257,26 @@ def test_non_retryable_error_opens_the_breaker_at_once() -> None:
     assert rig.metrics.value("worker_sts_breaker_state") == 1
     rig.feed_until(2.0)
     assert rig.submitted() == [0]  # fragment 1 never reaches the STS
+
+
+def test_drain_hands_out_everything_at_once_in_order() -> None:
+    audio = noise(3.5)
+    rig = make_rig(TONE, audio, delay_s=3.0, max_inflight=2, stall_buffer=4)
+    rig.feed_until(3.5)  # 0 went out as a timeout at 3.0 s (its call still holds a slot), 1 in STS, 2 waits
+    assert [b.sequence for b in rig.out] == [0]
+    rig.job(1).run()  # 1 is dubbed; its slot goes to 2; 3 (cut by the flush) finds no slot
+    blocks = rig.core.drain(wait=False)
+    assert [b.sequence for b in blocks] == [1, 2, 3]
+    assert [b.result.reason for b in blocks] == [None, FallbackReason.timeout, FallbackReason.no_time]
+    assert [b.input_pts for b in blocks] == [SECOND, 2 * SECOND, 3 * SECOND]
+    assert rig.core.finished
+    np.testing.assert_array_equal(blocks[2].samples, audio[3 * 48_000 :])
+
+
+def test_drain_waits_for_results_that_can_still_make_their_deadline() -> None:
+    rig = make_rig(TONE, noise(2.0), delay_s=3.0)
+    rig.feed_until(2.0)
+    for job in rig.executor.jobs:
+        job.run()  # already complete: drain's wait returns at once
+    blocks = rig.core.drain()
+    assert [b.result.status for b in blocks] == [FragmentStatus.dubbed, FragmentStatus.dubbed]
