@@ -8,6 +8,7 @@ from livedub import __version__
 from livedub.cli.common import pending
 from livedub.cli.config_cmd import config_cmd
 from livedub.cli.doctor import doctor_cmd
+from livedub.cli.dub_cmd import dub_cmd
 from livedub.cli.orchestrator_cmd import orchestrator_cmd
 
 
@@ -28,6 +29,7 @@ def cli() -> None:
 def _register() -> None:
     cli.add_command(doctor_cmd)
     cli.add_command(config_cmd)
+    cli.add_command(dub_cmd)
     cli.add_command(orchestrator_cmd)
     for name, issue, what in (
         ("up", 6, "Run the whole system locally: media server, orchestrator, workers on demand"),

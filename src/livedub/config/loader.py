@@ -165,3 +165,9 @@ def _is_secret(cls: type[SettingsBase], field: str) -> bool:
 
 def iter_settings_classes() -> Iterable[type[SettingsBase]]:
     return tuple(_concrete_classes())
+
+
+def is_set_in_env(cls: type[SettingsBase], field: str, env: Mapping[str, str] | None = None) -> bool:
+    """Whether the user set this field's variable (for commands whose default differs, like `dub`)."""
+    env = os.environ if env is None else env
+    return bool(env.get(env_var_name(cls, field)))

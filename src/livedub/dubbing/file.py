@@ -1,0 +1,83 @@
+"""`livedub dub IN -o OUT`: decode the audio, run it through the streaming core, remux with the
+original video (copied, never re-encoded)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from livedub.config.settings import PathSettings, WorkerSettings
+from livedub.core.config import CoreConfig
+from livedub.core.messages import OutputBlock
+from livedub.core.replay import Pacing, ReplayReport, replay
+from livedub.processors import create_processor
+
+
+class DubError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    duration: float
+    has_video: bool
+    has_audio: bool
+
+
+@dataclass(frozen=True)
+class DubReport:
+    output: Path
+    duration: float
+    replay: ReplayReport
+
+
+def probe(path: Path) -> MediaInfo:
+    result = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration:stream=codec_type", "-of", "json", str(path)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    if result.returncode != 0:
+        raise DubError(f"cannot read {path}: {result.stderr.strip() or 'ffprobe failed'}")
+    info = json.loads(result.stdout or "{}")
+    kinds = {stream.get("codec_type") for stream in info.get("streams", [])}
+    duration = float(info.get("format", {}).get("duration") or 0.0)
+    return MediaInfo(duration=duration, has_video="video" in kinds, has_audio="audio" in kinds)
+
+
+def _ffmpeg(args: list[str], timeout: float) -> None:
+    result = subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args],
+                            capture_output=True, text=True, timeout=timeout, check=False)
+    if result.returncode != 0:
+        raise DubError(f"ffmpeg failed: {result.stderr.strip()[-500:]}")
+
+
+def dub_file(source: Path, destination: Path, worker: WorkerSettings, paths: PathSettings,
+             on_progress: Callable[[float], None] | None = None) -> DubReport:
+    """Dub ``source`` into ``destination``. ``on_progress`` gets the seconds of audio done so far."""
+    info = probe(source)
+    if not info.has_audio:
+        raise DubError(f"{source} has no audio track to dub")
+    processor = create_processor(worker, paths)
+    # offline pacing: every fragment waits for its STS result (no live deadline to miss), but a
+    # hung STS call still falls back after a bound so a file always finishes
+    config = CoreConfig.from_settings(worker)
+    timeout = max(60.0, info.duration * 4)
+    with tempfile.TemporaryDirectory(prefix="livedub-dub-") as tmp:
+        decoded, dubbed = Path(tmp) / "in.wav", Path(tmp) / "dubbed.wav"
+        _ffmpeg(["-i", str(source), "-vn", "-ac", "2", "-ar", "48000", "-c:a", "pcm_s16le", str(decoded)], timeout)
+
+        def progress(block: OutputBlock) -> None:
+            if on_progress is not None:
+                on_progress((block.input_pts + block.duration) / 1e9)
+
+        report = replay(decoded, dubbed, config=config, processor=processor, pacing=Pacing.offline,
+                        stream_id=worker.stream_id or "dub", on_block=progress, sts_timeout_s=30.0)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        video = ["-map", "0:v:0", "-c:v", "copy"] if info.has_video else []
+        _ffmpeg(["-i", str(source), "-i", str(dubbed), *video, "-map", "1:a:0", "-c:a", "aac", "-b:a", "160k",
+                 "-ar", "48000", "-ac", "2", str(destination)], timeout)
+    return DubReport(output=destination, duration=info.duration, replay=report)
