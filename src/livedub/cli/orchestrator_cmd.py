@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 
 import click
@@ -25,6 +26,7 @@ EXIT_RUNTIME = 1
 def orchestrator_cmd(http_addr: str | None, grace_period: str | None, max_workers: int | None,
                      worker_command: str | None, reconcile_interval: str | None, log_level: str | None) -> None:
     start_command("stream-orchestration", {"level": log_level})
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per reconcile request is noise
     settings = settings_or_exit(OrchestratorSettings, {
         "http_addr": http_addr, "grace_period": grace_period, "max_workers": max_workers,
         "worker_command": worker_command, "reconcile_interval": reconcile_interval})

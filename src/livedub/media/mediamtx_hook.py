@@ -46,7 +46,7 @@ def _post(url: str, body: bytes, correlation_id: str, timeout: float) -> tuple[i
         "Content-Type": "application/json", "X-Correlation-Id": correlation_id,
         "User-Agent": "livedub-mediamtx-hook"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) URL by design
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read(2000).decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(2000).decode("utf-8", "replace")

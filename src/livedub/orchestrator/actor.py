@@ -160,7 +160,7 @@ class SupervisorActor:
                 command, future = self._external.popleft()
                 try:
                     result = self._apply(command)
-                except Exception as exc:  # noqa: BLE001 - one bad command must not kill the owner
+                except Exception as exc:
                     log.exception("supervisor failed to apply a command")
                     if not future.done():
                         future.set_exception(exc)
@@ -170,7 +170,7 @@ class SupervisorActor:
                 self._drain_internal()
             try:
                 self._execute(self.supervisor.tick(self.clock()))
-            except Exception:  # noqa: BLE001 - keep owning the state; the error is logged
+            except Exception:
                 log.exception("supervisor tick failed")
             if self._internal or self._external:
                 continue

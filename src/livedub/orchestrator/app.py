@@ -11,8 +11,9 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, AsyncIterator, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import FastAPI, Path, Request
 from fastapi.responses import JSONResponse, Response

@@ -201,7 +201,7 @@ class ProcessLauncher:
             for raw in iter(lambda: process.stdout.readline(MAX_LINE_BYTES), b""):  # type: ignore[union-attr]
                 try:
                     self.sink(spec, raw.decode("utf-8", "replace"))
-                except Exception:  # noqa: BLE001 - a log sink failure must not kill the reader
+                except Exception:
                     log.exception("could not re-emit a worker log line", extra={"streamId": spec.stream_id})
 
     def _wait(self, spec: WorkerSpec, handle: ProcessHandle, on_exit: ExitListener) -> None:

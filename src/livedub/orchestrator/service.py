@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import signal
 import socket
 import threading
 import time
@@ -97,7 +98,14 @@ class OrchestratorService:
     def serve_forever(self, sock: socket.socket | None = None) -> None:
         """Run in the foreground until SIGINT/SIGTERM (uvicorn's handlers), then stop workers."""
         sock = sock or bind_socket(self.settings.http_addr)
+        # uvicorn re-raises the signal that stopped it once shutdown is done, restoring the handlers
+        # it found; these make that a no-op, so a requested stop (workers stopped) exits with 0
+        received: list[int] = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda signum, _frame: received.append(signum))
         self._server().run(sockets=[sock])
+        if received:
+            log.info("stopped by signal", extra={"signal": signal.Signals(received[0]).name})
 
     def run_in_thread(self, sock: socket.socket | None = None, start_timeout: float = 10.0) -> RunningOrchestrator:
         sock = sock or bind_socket(self.settings.http_addr)

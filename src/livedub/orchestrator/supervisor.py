@@ -16,7 +16,7 @@ import logging
 import random
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from livedub.orchestrator.backoff import RestartPolicy, degraded_reason
@@ -67,7 +67,7 @@ class Decision:
 class SupervisorPolicy:
     grace_period: float = 30.0
     max_workers: int = 4
-    restart: RestartPolicy = RestartPolicy()
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
 
 
 class Supervisor:
@@ -245,6 +245,7 @@ class Supervisor:
                     continue
                 rec = rec or self._new_record(stream_id, now)
                 rec.live = True
+                rec.last_correlation_id = "reconcile"
                 log.info("reconcile: starting a worker for a live stream", extra={"streamId": stream_id})
                 effects.append(self._start(rec, now, "reconcile"))
                 continue
@@ -260,9 +261,7 @@ class Supervisor:
                          extra={"streamId": rec.stream_id})
                 rec.live = False
                 effects.extend(self._begin_grace(rec, now, "reconcile"))
-            elif rec.state == StreamState.stopping:
-                rec.live = False
-            elif rec.state == StreamState.idle:
+            elif rec.state == StreamState.stopping or rec.state == StreamState.idle:
                 rec.live = False
         return tuple(effects)
 

@@ -70,7 +70,7 @@ def fake_server() -> Iterator:
 
     def start(fake: FakeMediaMtx) -> MediaMtxApi:
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 status, body = fake.handle(self.path)
                 data = json.dumps(body).encode()
                 self.send_response(status)

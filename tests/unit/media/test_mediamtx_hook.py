@@ -49,7 +49,7 @@ class FakeOrchestrator:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 fake.requests.append((self.path, dict(self.headers.items()), body))
                 if fake.hang:
@@ -82,7 +82,7 @@ def orchestrator() -> Iterator[FakeOrchestrator]:
 
 def run_hook(impl: str, event: str, env: dict[str, str], *args: str, timeout: float = 20) -> subprocess.CompletedProcess:
     base = {"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO / "src"), "HOOK_TIMEOUT": "1"}
-    return subprocess.run([*IMPLEMENTATIONS[impl], event, *args], env={**base, **env}, capture_output=True,
+    return subprocess.run([*IMPLEMENTATIONS[impl], event, *args], env={**base, **env}, check=False, capture_output=True,
                           timeout=timeout, text=True)
 
 
@@ -189,7 +189,7 @@ def test_a_hanging_orchestrator_times_out(impl: str, orchestrator: FakeOrchestra
                                            (("ready", "http://127.0.0.1:9"), {})])
 def test_misuse_exits_2(impl: str, args: tuple[str, ...], env: dict[str, str]) -> None:
     _requires(impl)
-    result = subprocess.run([*IMPLEMENTATIONS[impl], *args], capture_output=True, text=True, timeout=20,
+    result = subprocess.run([*IMPLEMENTATIONS[impl], *args], check=False, capture_output=True, text=True, timeout=20,
                             env={"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO / "src"), **env})
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip()

@@ -147,7 +147,7 @@ def test_crashing_worker_restarts_then_degrades_and_metrics_say_so(stack) -> Non
 
 
 def test_reconcile_at_start_and_health_endpoints(stack) -> None:  # type: ignore[no-untyped-def]
-    client, launcher, media, service = stack(reconcile_interval="100ms", grace_period="100ms")
+    client, launcher, media, _service = stack(reconcile_interval="100ms", grace_period="100ms")
     assert client.get("/healthz").json() == {"status": "ok"}
     assert wait_until(lambda: client.get("/readyz").status_code == 200, 5)
     media.live = {"found"}
