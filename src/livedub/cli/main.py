@@ -8,6 +8,7 @@ from livedub import __version__
 from livedub.cli.common import pending
 from livedub.cli.config_cmd import config_cmd
 from livedub.cli.doctor import doctor_cmd
+from livedub.cli.models_cmd import models_cmd
 from livedub.cli.dub_cmd import dub_cmd
 from livedub.cli.orchestrator_cmd import orchestrator_cmd
 
@@ -31,6 +32,7 @@ def _register() -> None:
     cli.add_command(config_cmd)
     cli.add_command(dub_cmd)
     cli.add_command(orchestrator_cmd)
+    cli.add_command(models_cmd)
     for name, issue, what in (
         ("up", 6, "Run the whole system locally: media server, orchestrator, workers on demand"),
         ("demo", 6, "Run `up`, publish a bundled clip, record the dubbed output, print a summary"),

@@ -1,0 +1,40 @@
+"""STS errors, classified for the core: ``retryable=False`` opens the breaker at once.
+
+All of them are :class:`livedub.core.processor.StsError`, the one exception type the streaming
+core classifies; any other exception escaping a stage is a bug, not a decision.
+"""
+
+from __future__ import annotations
+
+from livedub.core.processor import StsError
+
+__all__ = ["ModelDownloadRequired", "ModelNotPrepared", "ProviderUnavailable", "StsError", "UnsupportedLanguage"]
+
+
+class ProviderUnavailable(StsError):
+    """A provider's Python package or native tool is missing. Says which extra/package installs it."""
+
+    def __init__(self, message: str, *, fix: str) -> None:
+        super().__init__(f"{message}; fix: {fix}", retryable=False)
+        self.fix = fix
+
+
+class ModelNotPrepared(StsError):
+    """Packaged model files are installed but not assembled into LIVEDUB_MODEL_DIR yet."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"{message}; fix: run `livedub models prepare`", retryable=False)
+
+
+class ModelDownloadRequired(StsError):
+    """A production model is not in its cache directory and cannot be downloaded (offline)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
+
+
+class UnsupportedLanguage(StsError):
+    """No installed provider handles this language (pair) or voice."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)

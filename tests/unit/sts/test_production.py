@@ -1,0 +1,104 @@
+"""The seed's production providers, up to the download boundary: the packages that are not
+installed here give a clear ProviderUnavailable; faster-whisper (installed) looks for a named model
+in HF_HOME and, offline, says it must be downloaded; Coqui's loading is driven through a stub."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pytest
+
+from livedub.sts import registry
+from livedub.sts.errors import ModelDownloadRequired, ProviderUnavailable, StsError
+from livedub.sts.registry import LoadContext
+from livedub.sts.voices import resolve_voice
+
+
+@pytest.mark.skipif(not registry.spec("asr", "whisper").availability().ok, reason="faster-whisper not installed")
+def test_named_whisper_offline_names_its_cache_directory(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from livedub.sts.providers.faster_whisper_asr import NamedWhisper
+
+    with pytest.raises(ModelDownloadRequired) as error:
+        NamedWhisper(LoadContext(hf_home=tmp_path / "hf"), model="small")
+    assert str(tmp_path / "hf" / "hub") in str(error.value) and "'small'" in str(error.value)
+    assert error.value.retryable is False
+
+
+@pytest.mark.parametrize(("stage", "name", "module"), [("tts", "coqui", "TTS"), ("mt", "nllb", "sentencepiece")])
+def test_missing_production_packages_point_at_the_gpu_extra(stage: str, name: str, module: str) -> None:
+    spec = registry.spec(stage, name)
+    if spec.availability().ok:
+        pytest.skip(f"{module} is installed here")
+    with pytest.raises(ProviderUnavailable, match=r"gpu-models"):
+        registry.create(stage, name, LoadContext())
+
+
+class _StubModel:
+    calls: ClassVar[list[dict]] = []
+    loaded: ClassVar[list[tuple[str, str]]] = []
+
+    def __init__(self, model_name: str, progress_bar: bool) -> None:
+        import os
+
+        self.name = model_name
+        self.is_multi_lingual = "multilingual" in model_name
+        self.is_multi_speaker = self.is_multi_lingual
+        self.synthesizer = types.SimpleNamespace(output_sample_rate=24_000)
+        _StubModel.loaded.append((model_name, os.environ["TTS_HOME"]))
+        if "missing" in model_name:
+            raise ConnectionError("no network")
+
+    def to(self, device: str) -> _StubModel:
+        self.device = device
+        return self
+
+    def tts(self, text: str, **kwargs: object) -> list[float]:
+        _StubModel.calls.append({"text": text, **kwargs})
+        return list(0.1 * np.sin(np.arange(12_000) / 10))
+
+
+@pytest.fixture()
+def stub_coqui(monkeypatch):
+    package = types.ModuleType("TTS")
+    api = types.ModuleType("TTS.api")
+    api.TTS = _StubModel
+    package.api = api
+    monkeypatch.setitem(sys.modules, "TTS", package)
+    monkeypatch.setitem(sys.modules, "TTS.api", api)
+    torch = types.ModuleType("torch")
+    torch.cuda = types.SimpleNamespace(is_available=lambda: False)
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    _StubModel.calls.clear()
+    _StubModel.loaded.clear()
+
+
+def test_coqui_xtts_clones_from_the_reference_sample_into_tts_home(stub_coqui, tmp_path: Path, monkeypatch) -> None:
+    from livedub.sts.providers.coqui_tts import CoquiSynthesizer
+
+    sample = tmp_path / "anchor.wav"
+    sample.write_bytes(b"RIFF")
+    tts = CoquiSynthesizer(LoadContext(device="cuda", tts_home=tmp_path / "tts"))
+    voice = resolve_voice(f"xtts:{sample}", "es")
+    monkeypatch.delenv("COQUI_TOS_AGREED", raising=False)
+    with pytest.raises(StsError, match="COQUI_TOS_AGREED"):
+        tts.synthesize("Hola a todos.", voice)
+    monkeypatch.setenv("COQUI_TOS_AGREED", "1")
+    speech = tts.synthesize("Hola a todos.", voice)
+    assert speech.sample_rate == 24_000 and len(speech.samples) == 12_000
+    assert _StubModel.loaded == [("tts_models/multilingual/multi-dataset/xtts_v2", str((tmp_path / "tts").resolve()))]
+    assert _StubModel.calls == [{"text": "Hola a todos.", "language": "es", "speaker_wav": str(sample)}]
+
+
+def test_coqui_vits_fast_path_and_offline_error(stub_coqui, tmp_path: Path) -> None:
+    from livedub.sts.providers.coqui_tts import CoquiSynthesizer
+
+    tts = CoquiSynthesizer(LoadContext(tts_home=tmp_path / "tts"))
+    speech = tts.synthesize("Hola.", resolve_voice("es-vits", "es"))
+    assert len(speech.samples) and _StubModel.calls[-1] == {"text": "Hola."}
+    with pytest.raises(ModelDownloadRequired, match=str(tmp_path / "tts")):
+        tts.synthesize("Hola.", resolve_voice("coqui:tts_models/es/missing/vits", "es"))
