@@ -91,3 +91,8 @@ def test_metrics_are_served_over_http() -> None:
     finally:
         endpoint.close()
     assert "livedub_test_events_total 3.0" in body
+
+
+def test_http_paths_are_not_mistaken_for_stream_keys() -> None:
+    assert redact_url("http://127.0.0.1:8080/v1/mediamtx/events/ready") == "http://127.0.0.1:8080/v1/mediamtx/events/ready"
+    assert redact_url("https://u:p@h/x?token=abc") == "https://***@h/x?***"

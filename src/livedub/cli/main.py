@@ -7,10 +7,12 @@ import click
 from livedub import __version__
 from livedub.cli.common import pending
 from livedub.cli.config_cmd import config_cmd
+from livedub.cli.demo_cmd import demo_cmd
 from livedub.cli.doctor import doctor_cmd
 from livedub.cli.models_cmd import models_cmd
 from livedub.cli.dub_cmd import dub_cmd
 from livedub.cli.orchestrator_cmd import orchestrator_cmd
+from livedub.cli.up_cmd import up_cmd
 
 
 @click.group(
@@ -31,6 +33,8 @@ def _register() -> None:
     cli.add_command(doctor_cmd)
     cli.add_command(config_cmd)
     cli.add_command(dub_cmd)
+    cli.add_command(up_cmd)
+    cli.add_command(demo_cmd)
     cli.add_command(orchestrator_cmd)
     cli.add_command(models_cmd)
     for name, issue, what in (

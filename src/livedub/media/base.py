@@ -46,6 +46,10 @@ class MediaServer(ABC):
         """Stop the child process (idempotent)."""
 
     @abstractmethod
+    def path_is_live(self, path: str) -> bool:
+        """Whether ``path`` (e.g. ``live/<id>/out``) is being published right now."""
+
+    @abstractmethod
     def list_live_ingest(self) -> set[str]:
         """Stream ids whose ``live/<id>/in`` is being published right now (for reconciliation)."""
 
@@ -64,6 +68,10 @@ class MediaServer(ABC):
         return self.ingest(stream_id).url
 
     def worker_output_url(self, stream_id: str) -> str:
+        return self.output(stream_id).url
+
+    def egress_source_url(self, stream_id: str) -> str:
+        """What an egress forwarder pulls (``live/<id>/out``). RTMP by default; MediaMTX: RTSP over TCP."""
         return self.output(stream_id).url
 
     def watch_urls(self, stream_id: str) -> dict[str, str]:

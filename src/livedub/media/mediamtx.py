@@ -189,6 +189,9 @@ class MediaMtxServer(MediaServer):
     def worker_input_url(self, stream_id: str) -> str:
         return f"rtsp://{self.host}:{self.config.rtsp_port}/{ingest_path(stream_id)}"
 
+    def egress_source_url(self, stream_id: str) -> str:
+        return f"rtsp://{self.host}:{self.config.rtsp_port}/{output_path(stream_id)}"
+
     def watch_urls(self, stream_id: str) -> dict[str, str]:
         out = output_path(stream_id)
         return {
@@ -264,6 +267,10 @@ class MediaMtxServer(MediaServer):
 
     def list_live_ingest(self) -> set[str]:
         return self.api().live_ingest_ids()
+
+    def path_is_live(self, path: str) -> bool:
+        info = self.api().get_path(path)
+        return bool(info and info.ready)
 
 
 if __name__ == "__main__":  # renders the compose config: python -m livedub.media.mediamtx

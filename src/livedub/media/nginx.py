@@ -49,6 +49,9 @@ rtmp {{
             # keep publishers of live/<id>/in and workers of live/<id>/out flowing in real time
             wait_key on;
             wait_video on;
+            # off: like MediaMTX, a reader of a path nobody publishes is refused, and readers are
+            # disconnected when the publisher leaves (so a recorder ends cleanly with the stream)
+            idle_streams {idle_streams};
 {hooks}        }}
     }}
 }}
@@ -139,11 +142,13 @@ class NginxMediaServer(MediaServer):
     name = "nginx"
 
     def __init__(self, host: str = "127.0.0.1", rtmp_port: int = 1935, api_port: int = 9997,
-                 binary: str = "nginx", prefix: Path | None = None, start_timeout: float = 10.0) -> None:
+                 binary: str = "nginx", prefix: Path | None = None, start_timeout: float = 10.0,
+                 idle_streams: bool = True) -> None:
         super().__init__(host, rtmp_port)
         self.api_port = api_port
         self.binary = binary
         self.start_timeout = start_timeout
+        self.idle_streams = idle_streams
         # the prefix is made on start(): an unstarted instance (an orchestrator that only lists
         # paths and builds URLs) leaves nothing on disk
         self._own_prefix = prefix is None
@@ -161,7 +166,8 @@ class NginxMediaServer(MediaServer):
             hooks = (f"            on_publish {hook_url}/publish;\n"
                      f"            on_publish_done {hook_url}/publish_done;\n")
         return _CONF.format(prefix=self.prefix, module=RTMP_MODULE, rtmp_port=self.rtmp_port, app=APPLICATION,
-                            hooks=hooks, api_host="127.0.0.1", api_port=self.api_port)
+                            hooks=hooks, api_host="127.0.0.1", api_port=self.api_port,
+                            idle_streams="on" if self.idle_streams else "off")
 
     def start(self, hooks: HookTarget | None) -> None:
         binary = shutil.which(self.binary) or "/usr/sbin/nginx"
@@ -223,16 +229,24 @@ class NginxMediaServer(MediaServer):
     def list_live_ingest(self) -> set[str]:
         return parse_stat_ingest(self.stat_xml())
 
+    def path_is_live(self, path: str) -> bool:
+        return path.strip("/") in parse_stat_live(self.stat_xml())
 
-def parse_stat_ingest(xml_text: str) -> set[str]:
-    """Stream ids being published on ``live/<id>/in`` according to nginx-rtmp's ``/stat`` XML."""
+
+def parse_stat_live(xml_text: str) -> set[str]:
+    """Paths (``live/<key>``) being published according to nginx-rtmp's ``/stat`` XML."""
     root = ET.fromstring(xml_text)
     live: set[str] = set()
     for app in root.iter("application"):
-        if (app.findtext("name") or "") != APPLICATION:
-            continue
+        name = app.findtext("name") or ""
         for stream in app.iter("stream"):
-            name = stream.findtext("name") or ""
-            if name.endswith("/in") and stream.find("publishing") is not None:
-                live.add(name[: -len("/in")])
+            if stream.find("publishing") is not None:
+                live.add(f"{name}/{stream.findtext('name') or ''}")
     return live
+
+
+def parse_stat_ingest(xml_text: str) -> set[str]:
+    """Stream ids being published on ``live/<id>/in``."""
+    prefix = APPLICATION + "/"
+    return {path[len(prefix) : -len("/in")] for path in parse_stat_live(xml_text)
+            if path.startswith(prefix) and path.endswith("/in") and path.count("/") == 2}

@@ -23,8 +23,9 @@ def create_media_server(settings: MediaSettings) -> MediaServer:
             raise MediaServerError(
                 "no media server: install mediamtx, or nginx + libnginx-mod-rtmp (./scripts/install.sh)"
             )
+        # idle_streams off: readers of an unpublished path are refused, as on MediaMTX
         return NginxMediaServer(host=settings.host, rtmp_port=settings.rtmp_port, api_port=settings.api_port,
-                                binary=settings.nginx_binary)
+                                binary=settings.nginx_binary, idle_streams=False)
     from livedub.media.mediamtx import MediaMtxServer
 
     return MediaMtxServer.from_settings(settings)

@@ -95,6 +95,8 @@ def configure_logging(settings: LogSettings, component: str, stream: Any = None)
     root.setLevel(settings.level.value)
     # uvicorn's access log is per request; keep it at warning so logs stay per state change
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # httpx logs every request at info; our own code logs what matters
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def get_logger(name: str) -> logging.Logger:

@@ -12,7 +12,7 @@ def redact_url(url: str) -> str:
     """``rtmp://a.rtmp.youtube.com/live2/abcd-efgh`` -> ``rtmp://a.rtmp.youtube.com/live2/***``.
 
     Credentials, query strings and the last path segment (where RTMP services put the stream key)
-    are replaced. Local livedub paths (``live/<id>/in``/``out``) carry no key and are kept.
+    are replaced; the last-segment rule applies to RTMP/SRT only (HTTP paths hold no keys). Local livedub paths (``live/<id>/in``/``out``) carry no key and are kept.
     """
     try:
         parts = urlsplit(url)
@@ -25,7 +25,8 @@ def redact_url(url: str) -> str:
         netloc = f"***@{netloc}"
     path = parts.path
     segments = path.split("/")
-    if len(segments) > 2 and segments[-1] not in ("in", "out", ""):
+    streaming = parts.scheme.lower() in ("rtmp", "rtmps", "srt")
+    if streaming and len(segments) > 2 and segments[-1] not in ("in", "out", ""):
         segments[-1] = "***"
         path = "/".join(segments)
     query = "***" if parts.query else ""

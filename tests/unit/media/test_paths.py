@@ -56,3 +56,9 @@ STAT = """<?xml version="1.0"?><rtmp><server><application><name>live</name><live
 
 def test_stat_lists_only_published_ingest_paths() -> None:
     assert parse_stat_ingest(STAT) == {"a"}
+
+
+def test_stat_lists_every_published_path() -> None:
+    from livedub.media.nginx import parse_stat_live
+
+    assert parse_stat_live(STAT) == {"live/a/in", "live/a/out", "other/c/in"}
