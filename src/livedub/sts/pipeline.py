@@ -77,8 +77,8 @@ class StsConfig:
     @classmethod
     def from_settings(cls, worker: WorkerSettings, paths: PathSettings, **overrides: Any) -> StsConfig:
         """The worker's settings: languages, voice, device and the cache directories."""
-        load = LoadContext(device=worker.device.value, model_dir=paths.model_dir, hf_home=paths.hf_home,
-                           tts_home=paths.tts_home)
+        load = overrides.pop("load", None) or LoadContext(
+            device=worker.device.value, model_dir=paths.model_dir, hf_home=paths.hf_home, tts_home=paths.tts_home)
         return cls(source_language=worker.source_lang, target_language=worker.target_lang,
                    voice=worker.tts_voice, load=load, **overrides)
 
