@@ -53,6 +53,9 @@ if [ "$apt" = 1 ]; then
       for pkg in $(list "${lists[@]}"); do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
       done
+      while read -r command package; do
+        command -v "$command" >/dev/null 2>&1 || missing+=("$package")
+      done < <(grep -hv '^\s*#' "$root/packaging/apt-commands.txt" | awk 'NF >= 2')
       if [ ${#missing[@]} -gt 0 ]; then
         sudo=""
         [ "$(id -u)" = 0 ] || sudo="sudo"
