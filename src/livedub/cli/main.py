@@ -13,6 +13,7 @@ from livedub.cli.models_cmd import models_cmd
 from livedub.cli.dub_cmd import dub_cmd
 from livedub.cli.orchestrator_cmd import orchestrator_cmd
 from livedub.cli.up_cmd import up_cmd
+from livedub.cli.worker_host_cmd import worker_host_cmd
 
 
 @click.group(
@@ -36,6 +37,7 @@ def _register() -> None:
     cli.add_command(up_cmd)
     cli.add_command(demo_cmd)
     cli.add_command(orchestrator_cmd)
+    cli.add_command(worker_host_cmd)
     cli.add_command(models_cmd)
     for name, issue, what in (
         ("up", 6, "Run the whole system locally: media server, orchestrator, workers on demand"),

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import click
 
 from livedub.cli.common import fail, settings_or_exit, start_command
-from livedub.config.settings import Launcher, MediaSettings, OrchestratorSettings
+from livedub.config.settings import EgressSettings, Launcher, MediaSettings, OrchestratorSettings
 
 EXIT_RUNTIME = 1
 
@@ -31,24 +33,43 @@ def orchestrator_cmd(http_addr: str | None, grace_period: str | None, max_worker
         "http_addr": http_addr, "grace_period": grace_period, "max_workers": max_workers,
         "worker_command": worker_command, "reconcile_interval": reconcile_interval})
     media_settings = settings_or_exit(MediaSettings)
+    egress = settings_or_exit(EgressSettings)
 
     # imported here so `livedub --help` stays fast
     from livedub.orchestrator.launcher import parse_worker_command
     from livedub.orchestrator.reconcile import media_endpoint_from_settings
     from livedub.orchestrator.service import OrchestratorService, bind_socket
 
-    if settings.launcher != Launcher.process:
-        fail(f"ORCH_LAUNCHER={settings.launcher.value} is not built yet (the stream-worker host launcher "
-             "arrives with issue #9); use ORCH_LAUNCHER=process")
-    try:
-        argv = parse_worker_command(settings.worker_command)
-    except ValueError as exc:
-        fail(f"invalid ORCH_WORKER_COMMAND: {exc}")
-    if shutil.which(argv[0]) is None:
-        fail(f"invalid ORCH_WORKER_COMMAND: {argv[0]!r} is not an executable on PATH")
+    if settings.launcher == Launcher.host:
+        _check_host_url(settings.worker_host_url)
+    else:
+        _check_command("ORCH_WORKER_COMMAND", settings.worker_command, parse_worker_command)
+    if egress.enabled:
+        from livedub.egress.supervisor import parse_forward_command
+
+        if egress.url is None:
+            fail("EGRESS_ENABLED=true needs EGRESS_URL (the third-party rtmp:// URL with its stream key)")
+        _check_command("EGRESS_FORWARD_COMMAND", egress.forward_command, parse_forward_command)
     try:
         sock = bind_socket(settings.http_addr)
     except OSError as exc:
         fail(f"cannot listen on ORCH_HTTP_ADDR={settings.http_addr}: {exc.strerror or exc}", code=EXIT_RUNTIME)
-    service = OrchestratorService(settings, media_endpoint_from_settings(media_settings))
+    service = OrchestratorService(settings, media_endpoint_from_settings(media_settings), egress=egress)
     service.serve_forever(sock)
+
+
+def _check_command(variable: str, command: str, parse: Callable[[str], list[str]]) -> None:
+    try:
+        argv = parse(command)
+    except ValueError as exc:
+        fail(f"invalid {variable}: {exc}")
+    if shutil.which(argv[0]) is None:
+        fail(f"invalid {variable}: {argv[0]!r} is not an executable on PATH")
+
+
+def _check_host_url(url: str) -> None:
+    parts = urlsplit(url)
+    if not url:
+        fail("ORCH_LAUNCHER=host needs ORCH_WORKER_HOST_URL (e.g. http://stream-worker:8090)")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        fail(f"invalid ORCH_WORKER_HOST_URL={url!r}: expected http://host:port")

@@ -211,6 +211,11 @@ class WorkerHostSettings(SettingsBase):
         "127.0.0.1:8090",
         description="host:port the stream-worker host (`livedub worker-host`) listens on (ORCH_LAUNCHER=host).",
     )
+    worker_command: str = Field(
+        "",
+        description="Command that starts a worker on this host (default: this Python's `livedub worker`).",
+    )
+    worker_stop_timeout: Duration = Field(10.0, gt=0, description="SIGTERM to SIGKILL delay for workers on this host.")
 
     @field_validator("http_addr")
     @classmethod
@@ -226,9 +231,30 @@ class EgressSettings(SettingsBase):
 
     env_prefix = "EGRESS_"
     enabled: bool = Field(False, description="Forward live/<id>/out to EGRESS_URL.")
-    url: SecretStr | None = Field(None, description="Third-party RTMP URL with its stream key (secret).")
+    url: SecretStr | None = Field(
+        None,
+        description="Third-party RTMP URL with its stream key (secret). `{streamId}` in it is replaced by the "
+        "stream's id (one destination per stream).",
+    )
     retry_initial: Duration = Field(1.0, gt=0, description="First retry delay.")
     retry_max: Duration = Field(60.0, gt=0, description="Longest retry delay.")
+    forward_command: str = Field(
+        "",
+        description="Command the orchestrator runs per stream to forward it (default: this Python's `livedub forward`).",
+    )
+    stream_id: str = Field("", description="Stream whose output `livedub forward` forwards (set by the orchestrator).")
+    source_url: str = Field(
+        "",
+        description="What `livedub forward` pulls: live/<id>/out on the media server, rtmp:// or rtsp:// "
+        "(set by the orchestrator).",
+    )
+
+    @field_validator("stream_id")
+    @classmethod
+    def _stream_id(cls, value: str) -> str:
+        if value and not re.match(STREAM_ID_PATTERN, value):
+            raise ValueError("stream ids use only A-Z, a-z, 0-9, '_' and '-' (1-64 characters)")
+        return value
 
     @field_validator("url")
     @classmethod

@@ -1,7 +1,8 @@
 """Where workers run. The supervisor decides *that* a stream has one worker; a launcher runs it.
 
-This module ships the child-process launcher (embedded ``livedub up`` and a single container);
-a launcher for the compose ``stream-worker`` host or Kubernetes implements the same protocol.
+This module ships the child-process launcher (embedded ``livedub up``, a single container, and
+inside the compose ``stream-worker`` host); ``host_launcher.HostLauncher`` runs workers on that
+host over HTTP, and a Kubernetes launcher would implement the same protocol.
 """
 
 from __future__ import annotations
@@ -152,21 +153,26 @@ class ProcessLauncher:
     """
 
     def __init__(self, command: Sequence[str] | None = None, stop_timeout: float = 10.0,
-                 base_env: Mapping[str, str] | None = None, sink: LogSink | None = None) -> None:
+                 base_env: Mapping[str, str] | None = None, sink: LogSink | None = None,
+                 env_builder: Callable[[WorkerSpec], Mapping[str, str]] = WorkerSpec.env,
+                 kind: str = "worker") -> None:
         self.command = list(command) if command else default_worker_command()
         self.stop_timeout = stop_timeout
         self.base_env = dict(os.environ if base_env is None else base_env)
         self.sink: LogSink = sink or stdout_sink
+        # what a spec becomes in the child's environment: WORKER_* for workers, EGRESS_* for forwarders
+        self.env_builder = env_builder
+        self.kind = kind  # "worker" or "forwarder", for log lines and errors
         self._handles: dict[str, ProcessHandle] = {}
         self._lock = threading.Lock()
 
     async def start(self, spec: WorkerSpec, on_exit: ExitListener) -> ProcessHandle:
-        env = {**self.base_env, **spec.env()}
+        env = {**self.base_env, **self.env_builder(spec)}
         try:
             process = spawn(self.command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
         except OSError as exc:
-            raise LaunchError(f"cannot run worker command {self.command[0]!r}: {exc.strerror or exc}") from None
+            raise LaunchError(f"cannot run {self.kind} command {self.command[0]!r}: {exc.strerror or exc}") from None
         handle = ProcessHandle(spec.stream_id, spec.run_id, process)
         with self._lock:
             self._handles[spec.run_id] = handle
@@ -177,14 +183,14 @@ class ProcessLauncher:
         handle.threads = [reader, waiter]
         reader.start()
         waiter.start()
-        log.info("worker started", extra={"streamId": spec.stream_id, "runId": spec.run_id, "pid": process.pid})
+        log.info(f"{self.kind} started", extra={"streamId": spec.stream_id, "runId": spec.run_id, "pid": process.pid})
         return handle
 
     async def stop(self, handle: WorkerHandle) -> None:
         if not isinstance(handle, ProcessHandle):
             raise TypeError("ProcessLauncher can only stop its own handles")
         code = await asyncio.to_thread(terminate, handle.process, self.stop_timeout)
-        log.info("worker stopped", extra={"streamId": handle.stream_id, "runId": handle.run_id, "exitCode": code})
+        log.info(f"{self.kind} stopped", extra={"streamId": handle.stream_id, "runId": handle.run_id, "exitCode": code})
 
     async def close(self) -> None:
         with self._lock:
@@ -208,11 +214,19 @@ class ProcessLauncher:
         code = handle.process.wait()
         with self._lock:
             self._handles.pop(spec.run_id, None)
-        error = None if code == 0 else _describe_exit(code)
+        error = None if code == 0 else _describe_exit(code, self.kind)
         on_exit(WorkerExit(spec.stream_id, spec.run_id, code, error))
 
 
-def _describe_exit(code: int) -> str:
+def without_secrets(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` minus every secret setting (``EGRESS_URL``): workers never need a stream key."""
+    from livedub.config.loader import known_env_vars
+
+    secrets = {doc.name for doc in known_env_vars() if doc.secret}
+    return {name: value for name, value in env.items() if name not in secrets}
+
+
+def _describe_exit(code: int, kind: str = "worker") -> str:
     if code < 0:
         import signal
 
@@ -220,5 +234,5 @@ def _describe_exit(code: int) -> str:
             name = signal.Signals(-code).name
         except ValueError:
             name = f"signal {-code}"
-        return f"worker killed by {name}"
-    return f"worker exited with code {code}"
+        return f"{kind} killed by {name}"
+    return f"{kind} exited with code {code}"

@@ -28,10 +28,11 @@ class EventCounts:
 
 class OrchestratorCollector(Collector):
     def __init__(self, records: Callable[[], list[StreamRecord]], events: EventCounts,
-                 max_workers: int) -> None:
+                 max_workers: int, forwarders: Callable[[], int] = lambda: 0) -> None:
         self._records = records
         self._events = events
         self._max_workers = max_workers
+        self._forwarders = forwarders  # egress forwarder processes alive (0 while EGRESS_ENABLED=false)
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         records = self._records()
@@ -39,8 +40,8 @@ class OrchestratorCollector(Collector):
         active.add_metric([], sum(1 for r in records if r.state in WITH_PROCESS))
         yield active
         yield GaugeMetricFamily("orchestrator_max_workers", "ORCH_MAX_WORKERS.", value=self._max_workers)
-        yield GaugeMetricFamily("orchestrator_active_forwarders",
-                                "Egress forwarders running (forwarding arrives with issue #9).", value=0)
+        yield GaugeMetricFamily("orchestrator_active_forwarders", "Egress forwarder processes running.",
+                                value=self._forwarders())
         by_state = GaugeMetricFamily("orchestrator_streams", "Known streams by state.", labels=["state"])
         for state in StreamState:
             by_state.add_metric([state.value], sum(1 for r in records if r.state == state))

@@ -16,24 +16,27 @@ from __future__ import annotations
 import logging
 import os
 import random
-import signal
 import socket
-import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
-import uvicorn
-
-from livedub.config.settings import OrchestratorSettings
+from livedub.config.settings import EgressSettings, OrchestratorSettings
+from livedub.config.settings import Launcher as LauncherKind
 from livedub.orchestrator.actor import Clock, SupervisorActor, UrlBuilder
 from livedub.orchestrator.app import create_app
 from livedub.orchestrator.backoff import RestartPolicy
-from livedub.orchestrator.launcher import Launcher, ProcessLauncher, parse_worker_command
+from livedub.orchestrator.host_launcher import HostLauncher
+from livedub.orchestrator.launcher import Launcher, ProcessLauncher, parse_worker_command, without_secrets
 from livedub.orchestrator.metrics import EventCounts, OrchestratorCollector, build_registry
 from livedub.orchestrator.reconcile import LiveSource, Reconciler
 from livedub.orchestrator.supervisor import Supervisor, SupervisorPolicy
+from livedub.proc import serve
+from livedub.proc.serve import RunningServer, bind_socket, split_addr
+
+__all__ = ["OrchestratorService", "RunningOrchestrator", "bind_socket", "split_addr", "worker_launcher"]
+
+RunningOrchestrator = RunningServer
 
 log = logging.getLogger(__name__)
 
@@ -52,32 +55,48 @@ def policy_from_settings(settings: OrchestratorSettings) -> SupervisorPolicy:
     )
 
 
-def split_addr(addr: str) -> tuple[str, int]:
-    host, _, port = addr.rpartition(":")
-    return host.strip("[]") or "0.0.0.0", int(port)
+def worker_launcher(settings: OrchestratorSettings, worker_env: Mapping[str, str]) -> Launcher:
+    """Where workers run (``ORCH_LAUNCHER``): child processes, or the stream-worker host over HTTP."""
+    if settings.launcher == LauncherKind.host:
+        if not settings.worker_host_url:
+            raise ValueError("ORCH_LAUNCHER=host needs ORCH_WORKER_HOST_URL (e.g. http://stream-worker:8090)")
+        return HostLauncher(settings.worker_host_url, stop_timeout=settings.worker_stop_timeout)
+    # workers inherit the orchestrator's environment, minus secrets (the egress stream key)
+    return ProcessLauncher(parse_worker_command(settings.worker_command), stop_timeout=settings.worker_stop_timeout,
+                           base_env=without_secrets(worker_env))
 
 
 class OrchestratorService:
     def __init__(self, settings: OrchestratorSettings, media: MediaEndpoint, launcher: Launcher | None = None,
                  worker_env: Mapping[str, str] | None = None, clock: Clock = time.monotonic,
-                 rng: random.Random | None = None, reconcile: bool = True) -> None:
+                 rng: random.Random | None = None, reconcile: bool = True,
+                 egress: EgressSettings | None = None) -> None:
         self.settings = settings
         self.media = media
         # the environment workers inherit; per-stream query settings are validated on top of it
         self.worker_env = dict(os.environ if worker_env is None else worker_env)
-        self.launcher: Launcher = launcher or ProcessLauncher(
-            parse_worker_command(settings.worker_command), stop_timeout=settings.worker_stop_timeout,
-            base_env=self.worker_env)
+        self.worker_launcher: Launcher = launcher or worker_launcher(settings, self.worker_env)
+        self.launcher: Launcher = self.worker_launcher
+        forwarders: Callable[[], int] = lambda: 0
+        if egress is not None and egress.enabled:
+            from livedub.egress.supervisor import EgressLauncher, forwarder_supervisor, parse_forward_command
+
+            supervisor = forwarder_supervisor(egress, parse_forward_command(egress.forward_command),
+                                              settings.worker_stop_timeout, self.worker_env, rng)
+            self.launcher = EgressLauncher(self.worker_launcher, supervisor, _egress_source(media))
+            forwarders = supervisor.active
         self.supervisor = Supervisor(policy_from_settings(settings), rng)
         self.actor = SupervisorActor(self.supervisor, self.launcher, media, clock=clock)
         self.reconciler = Reconciler(self.actor, media, settings.reconcile_interval) if reconcile else None
         self.events = EventCounts()
         self.registry = build_registry(OrchestratorCollector(self.supervisor.records, self.events,
-                                                             settings.max_workers))
+                                                             settings.max_workers, forwarders))
         self.app = create_app(self)
 
     async def start(self) -> None:
         self.actor.start()
+        if isinstance(self.worker_launcher, HostLauncher):
+            self.worker_launcher.start_sweep()
         if self.reconciler is not None:
             self.reconciler.start()
         log.info("orchestrator started", extra={"maxWorkers": self.settings.max_workers,
@@ -90,64 +109,18 @@ class OrchestratorService:
         log.info("orchestrator stopped")
 
     # -- serving -------------------------------------------------------------------------------
-    def _server(self) -> uvicorn.Server:
-        config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="on",
-                                timeout_graceful_shutdown=5)
-        return uvicorn.Server(config)
-
     def serve_forever(self, sock: socket.socket | None = None) -> None:
-        """Run in the foreground until SIGINT/SIGTERM (uvicorn's handlers), then stop workers."""
-        sock = sock or bind_socket(self.settings.http_addr)
-        # uvicorn re-raises the signal that stopped it once shutdown is done, restoring the handlers
-        # it found; these make that a no-op, so a requested stop (workers stopped) exits with 0
-        received: list[int] = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda signum, _frame: received.append(signum))
-        self._server().run(sockets=[sock])
-        if received:
-            log.info("stopped by signal", extra={"signal": signal.Signals(received[0]).name})
+        """Run in the foreground until SIGINT/SIGTERM, then stop workers (the app's lifespan)."""
+        stopped_by = serve.serve_forever(self.app, sock or bind_socket(self.settings.http_addr))
+        if stopped_by:
+            log.info("stopped by signal", extra={"signal": stopped_by})
 
     def run_in_thread(self, sock: socket.socket | None = None, start_timeout: float = 10.0) -> RunningOrchestrator:
-        sock = sock or bind_socket(self.settings.http_addr)
-        server = self._server()
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="orchestrator-http",
-                                  daemon=True)
-        thread.start()
-        deadline = time.monotonic() + start_timeout
-        while not server.started and thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.02)  # waiting for another thread's server to come up; no event to wait on
-        if not server.started:
-            server.should_exit = True
-            thread.join(5)
-            raise RuntimeError("the orchestrator HTTP server did not start")
-        host, port = sock.getsockname()[:2]
-        return RunningOrchestrator(f"http://{_client_host(host)}:{port}", server, thread)
+        return serve.run_in_thread(self.app, sock or bind_socket(self.settings.http_addr), "orchestrator-http",
+                                   start_timeout)
 
 
-@dataclass
-class RunningOrchestrator:
-    url: str
-    server: uvicorn.Server
-    thread: threading.Thread
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout)
-
-
-def bind_socket(addr: str) -> socket.socket:
-    host, port = split_addr(addr)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
-    return sock
-
-
-def _client_host(host: str) -> str:
-    if host in ("0.0.0.0", ""):
-        return "127.0.0.1"
-    if host == "::":
-        return "[::1]"
-    return f"[{host}]" if ":" in host else host
+def _egress_source(media: object) -> Callable[[str], str]:
+    """What a forwarder pulls: the media server's ``live/<id>/out`` (RTSP on MediaMTX, RTMP on nginx)."""
+    source = getattr(media, "egress_source_url", None)
+    return source if callable(source) else media.worker_output_url  # type: ignore[attr-defined]

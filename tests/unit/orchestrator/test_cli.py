@@ -31,7 +31,9 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         (("--max-workers", "0"), {}, "ORCH_MAX_WORKERS"),
         (("--http-addr", "8080"), {}, "expected host:port"),
         ((), {"ORCH_GRACE_PERIDO": "1s"}, "unknown setting(s): ORCH_GRACE_PERIDO"),
-        ((), {"ORCH_LAUNCHER": "host"}, "ORCH_LAUNCHER=host is not built yet"),
+        ((), {"ORCH_LAUNCHER": "host"}, "ORCH_LAUNCHER=host needs ORCH_WORKER_HOST_URL"),
+        ((), {"ORCH_LAUNCHER": "host", "ORCH_WORKER_HOST_URL": "stream-worker:8090"}, "expected http://host:port"),
+        ((), {"EGRESS_ENABLED": "true"}, "EGRESS_ENABLED=true needs EGRESS_URL"),
         (("--worker-command", "/nonexistent/worker --x"), {}, "'/nonexistent/worker' is not an executable"),
     ],
 )

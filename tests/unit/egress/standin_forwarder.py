@@ -1,0 +1,45 @@
+"""Stand-in for `livedub forward` in orchestrator tests: records how it was started, runs until SIGTERM.
+
+    standin_forwarder.py --out DIR [--exit-after SECONDS]
+
+Writes ``DIR/<stream>.<pid>.json`` with its argv and EGRESS_* environment, and appends
+``start|stop|crash <stream> <pid>`` lines to ``DIR/forwarders.log``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--exit-after", type=float, default=None)
+    args = parser.parse_args()
+    stream = os.environ.get("EGRESS_STREAM_ID", "")
+    pid = os.getpid()
+    log = os.open(os.path.join(args.out, "forwarders.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    env = {k: v for k, v in os.environ.items() if k.startswith(("EGRESS_", "WORKER_"))}
+    with open(os.path.join(args.out, f"{stream}.{pid}.json"), "w") as fh:
+        json.dump({"pid": pid, "argv": sys.argv, "env": env}, fh)
+    os.write(log, f"start {stream} {pid}\n".encode())
+
+    def on_term(signum: int, frame: object) -> None:
+        os.write(log, f"stop {stream} {pid}\n".encode())
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, on_term)
+    deadline = None if args.exit_after is None else time.monotonic() + args.exit_after
+    while deadline is None or time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.write(log, f"crash {stream} {pid}\n".encode())
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
