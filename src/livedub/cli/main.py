@@ -12,6 +12,7 @@ from livedub.cli.doctor import doctor_cmd
 from livedub.cli.models_cmd import models_cmd
 from livedub.cli.dub_cmd import dub_cmd
 from livedub.cli.orchestrator_cmd import orchestrator_cmd
+from livedub.cli.worker_cmd import worker_cmd
 from livedub.cli.up_cmd import up_cmd
 from livedub.cli.worker_host_cmd import worker_host_cmd
 
@@ -37,6 +38,7 @@ def _register() -> None:
     cli.add_command(up_cmd)
     cli.add_command(demo_cmd)
     cli.add_command(orchestrator_cmd)
+    cli.add_command(worker_cmd)
     cli.add_command(worker_host_cmd)
     cli.add_command(models_cmd)
     for name, issue, what in (

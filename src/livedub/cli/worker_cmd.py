@@ -1,0 +1,63 @@
+"""`livedub worker`: one stream worker (normally started by the orchestrator). Exit codes: docs/worker.md."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+
+import click
+
+from livedub.cli.common import fail, settings_or_exit, start_command
+from livedub.config.settings import StsMode, WorkerSettings
+
+
+def _check_urls(settings: WorkerSettings) -> None:
+    from livedub.media.paths import parse_rtmp_url
+
+    missing = [name for name, value in (("WORKER_STREAM_ID (--stream-id)", settings.stream_id),
+                                        ("WORKER_INPUT_URL (--input-url)", settings.input_url),
+                                        ("WORKER_OUTPUT_URL (--output-url)", settings.output_url)) if not value]
+    if missing:
+        fail(f"missing setting(s): {', '.join(missing)}")
+    scheme = settings.input_url.split("://", 1)[0].lower() if "://" in settings.input_url else ""
+    if scheme not in ("rtsp", "rtsps", "rtmp", "rtmps"):
+        fail("invalid WORKER_INPUT_URL: expected rtsp://host:port/live/<id>/in or rtmp://host:port/live/<id>/in")
+    try:
+        if scheme.startswith("rtmp"):
+            parse_rtmp_url(settings.input_url)
+        parse_rtmp_url(settings.output_url)
+    except ValueError as exc:
+        fail(f"invalid worker URL: {exc}")
+
+
+@click.command(name="worker")
+@click.option("--stream-id", help="Stream id (WORKER_STREAM_ID).")
+@click.option("--input-url", help="rtsp:// (TCP) or rtmp:// input (WORKER_INPUT_URL).")
+@click.option("--output-url", help="rtmp:// output (WORKER_OUTPUT_URL).")
+@click.option("--sts-mode", type=click.Choice([m.value for m in StsMode]), help="WORKER_STS_MODE.")
+@click.option("--buffer-target", help="Constant delay added to audio and video, e.g. 500ms (WORKER_BUFFER_TARGET).")
+@click.option("--input-timeout", help="How long to wait for the input, e.g. 30s (WORKER_INPUT_TIMEOUT).")
+@click.option("--metrics-port", type=int, help="Prometheus port, 0 = any free port (WORKER_METRICS_PORT).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True,
+              help="Address the metrics endpoint binds (0.0.0.0 in containers).")
+@click.option("--run-id", default=None, help="Stream session id for logs (default: a new one).")
+@click.option("--log-level", default=None, help="LOG_LEVEL override.")
+def worker_cmd(stream_id: str | None, input_url: str | None, output_url: str | None, sts_mode: str | None,
+               buffer_target: str | None, input_timeout: str | None, metrics_port: int | None,
+               metrics_host: str, run_id: str | None, log_level: str | None) -> None:
+    """Run one stream worker: pull the input, pass audio through the audio path, push the output.
+
+    Video is copied (never re-encoded); audio is decoded to PCM, processed, re-encoded to AAC; both
+    leave with the same constant delay. Exits 0 at end of stream, 1 on a pipeline error, 2 on
+    invalid settings, 3 when the input does not appear in time, 4 when it is not H.264 + AAC,
+    5 when GStreamer is missing.
+    """
+    start_command("worker", {"level": log_level})
+    settings = settings_or_exit(WorkerSettings, {
+        "stream_id": stream_id, "input_url": input_url, "output_url": output_url, "sts_mode": sts_mode,
+        "buffer_target": buffer_target, "input_timeout": input_timeout, "metrics_port": metrics_port,
+    })
+    _check_urls(settings)
+    from livedub.worker.run import run_worker
+
+    sys.exit(int(run_worker(settings, run_id=run_id or uuid.uuid4().hex[:12], metrics_host=metrics_host)))

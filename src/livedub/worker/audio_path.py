@@ -1,0 +1,105 @@
+"""The seam where the worker's audio is processed: PCM in with input timestamps, PCM out with them.
+
+Every mode plugs in here: ``bypass`` returns its input unchanged; the streaming core (mock and real
+speech-to-speech) will fragment, dub and remix behind the same two calls. The worker calls
+:meth:`AudioPath.push` for every decoded chunk (about every 21 ms) and then :meth:`AudioPath.pull`
+for whatever is ready; at end of stream it calls :meth:`AudioPath.finish`. Chunks returned must
+be in order and keep the input timeline (``pts_ns``); the worker adds the constant delay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from livedub.config.settings import StsMode, WorkerSettings
+
+SAMPLE_RATE = 48_000
+CHANNELS = 2
+SAMPLE_FORMAT = "S16LE"
+BYTES_PER_FRAME = 2 * CHANNELS
+RAW_CAPS = (f"audio/x-raw,format={SAMPLE_FORMAT},rate={SAMPLE_RATE},channels={CHANNELS},"
+            "layout=interleaved,channel-mask=(bitmask)0x3")
+
+
+@dataclass(frozen=True)
+class PcmChunk:
+    """Interleaved S16LE 48 kHz stereo samples, shape ``(frames, 2)``, starting at ``pts_ns``.
+
+    ``pts_ns`` is on the input timeline (input running time in nanoseconds).
+    """
+
+    pts_ns: int
+    samples: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.samples.dtype != np.int16 or self.samples.ndim != 2 or self.samples.shape[1] != CHANNELS:
+            raise ValueError(f"expected int16 samples of shape (frames, {CHANNELS}), got "
+                             f"{self.samples.dtype} {self.samples.shape}")
+
+    @classmethod
+    def from_bytes(cls, pts_ns: int, data: bytes) -> PcmChunk:
+        if len(data) % BYTES_PER_FRAME:
+            raise ValueError(f"PCM length {len(data)} is not a whole number of stereo S16 frames")
+        return cls(pts_ns, np.frombuffer(data, dtype=np.int16).reshape(-1, CHANNELS))
+
+    @property
+    def frames(self) -> int:
+        return int(self.samples.shape[0])
+
+    @property
+    def duration_ns(self) -> int:
+        return self.frames * 1_000_000_000 // SAMPLE_RATE
+
+    def to_bytes(self) -> bytes:
+        return np.ascontiguousarray(self.samples, dtype="<i2").tobytes()
+
+
+class AudioPath(Protocol):
+    """What the worker needs from an audio processor. Implementations never block in ``push``."""
+
+    def push(self, chunk: PcmChunk) -> None:
+        """Take one decoded chunk (input timeline)."""
+
+    def pull(self) -> list[PcmChunk]:
+        """Chunks ready for the output, in order; empty when none is ready yet."""
+
+    def finish(self) -> list[PcmChunk]:
+        """End of stream: everything still held, in order. No push follows."""
+
+
+class BypassAudioPath:
+    """Identity: the audio leaves exactly as it came (bypass mode)."""
+
+    def __init__(self) -> None:
+        self._ready: list[PcmChunk] = []
+
+    def push(self, chunk: PcmChunk) -> None:
+        self._ready.append(chunk)
+
+    def pull(self) -> list[PcmChunk]:
+        ready, self._ready = self._ready, []
+        return ready
+
+    def finish(self) -> list[PcmChunk]:
+        return self.pull()
+
+
+class AudioPathNotBuilt(RuntimeError):
+    """The requested STS mode has no audio path in this version."""
+
+
+# mode -> factory; the streaming core registers mock/real here when it lands (issues #7/#8)
+AUDIO_PATHS: dict[StsMode, Callable[[WorkerSettings], AudioPath]] = {
+    StsMode.bypass: lambda settings: BypassAudioPath(),
+}
+
+
+def create_audio_path(settings: WorkerSettings) -> AudioPath:
+    factory = AUDIO_PATHS.get(settings.sts_mode)
+    if factory is None:
+        raise AudioPathNotBuilt(f"WORKER_STS_MODE={settings.sts_mode.value} is not built yet; use bypass")
+    return factory(settings)

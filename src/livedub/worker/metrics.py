@@ -1,0 +1,43 @@
+"""The worker's Prometheus metrics, in a registry of its own (one worker per process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import Enum as EnumMetric
+
+from livedub.worker.caps import Track
+
+STATES = ("starting", "waiting_input", "input_connected", "running", "draining", "stopped")
+
+
+class WorkerMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.bus_errors = Counter("worker_gst_bus_errors", "GStreamer bus ERROR messages (any pipeline).",
+                                  registry=r)
+        self.bus_warnings = Counter("worker_gst_bus_warnings", "GStreamer bus WARNING messages (any pipeline).",
+                                    registry=r)
+        self.av_sync_delta_ms = Gauge(
+            "worker_av_sync_delta_ms",
+            "Delay applied to the last audio buffer minus that applied to the last video buffer (0 = in sync).",
+            registry=r,
+        )
+        self.input_position = Gauge("worker_input_position_seconds",
+                                    "Input running time of the last buffer received, per track.",
+                                    ["track"], registry=r)
+        self.output_position = Gauge("worker_output_position_seconds",
+                                     "Output running time of the last encoded buffer sent to the muxer, per track.",
+                                     ["track"], registry=r)
+        self.output_delay = Gauge("worker_output_delay_seconds",
+                                  "Delay the worker adds to the last video buffer: when the output sends it minus when its input arrived.", registry=r)
+        self.late_buffers = Counter("worker_dropped_buffers",
+                                    "Buffers dropped because their output time was before the output start.",
+                                    ["track"], registry=r)
+        self.state = EnumMetric("worker_state", "Lifecycle state of the worker.", states=list(STATES),
+                                registry=r)
+        for track in Track:
+            self.input_position.labels(track.value)
+            self.output_position.labels(track.value)
+            self.late_buffers.labels(track.value)
+        self.state.state("starting")

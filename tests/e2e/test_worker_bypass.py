@@ -1,0 +1,415 @@
+"""Milestones B/C: `livedub worker` in bypass mode, end to end with real processes.
+
+nginx-rtmp (the embedded media server) on free ports, ffmpeg publishing a marker stream to
+``live/<id>/in`` (a black picture with a white frame and a 1 kHz beep together every 2 s, over a
+quiet 300 Hz pilot tone so audio dropouts are visible), the worker as a subprocess, ffmpeg recording
+``live/<id>/out``. The recording is then checked: every video frame decodes, audio covers the whole
+duration, the flash-to-beep offset equals the input's within 40 ms. Two more ffmpeg readers stamp
+``in`` and ``out`` frames with the wall clock, which measures the delay the worker adds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from livedub.media.nginx import NginxMediaServer
+from livedub.obs.metrics import free_port
+from livedub.proc.child import spawn, terminate, wait_until
+from tests.e2e.conftest import RW_TIMEOUT_US, requires_media
+
+pytestmark = [pytest.mark.e2e, *requires_media]
+
+RATE = 48_000
+FPS = 25
+SIZE = "320x240"
+DURATION_S = 8
+FLASH_PERIOD_S = 2.0
+BEEP_S = 0.1
+SYNC_TOLERANCE_S = 0.040
+DELAY = "500ms"
+FFMPEG_TIMEOUT_S = 60
+
+
+# -- the marker stream -----------------------------------------------------------------------------
+def make_marker_flv(path: Path, *, audio_codec: str = "aac", with_audio: bool = True,
+                    duration_s: float = DURATION_S) -> Path:
+    """H.264 + audio FLV: white frame + beep at t = 0, 2, 4, ... s; black + 300 Hz pilot otherwise."""
+    flash = f"lt(mod(t\\,{FLASH_PERIOD_S:g})\\,{1 / FPS:g})"
+    video = (f"color=black:s={SIZE}:r={FPS},"
+             f"drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='{flash}'")
+    beep = f"if(lt(mod(t\\,{FLASH_PERIOD_S:g})\\,{BEEP_S:g})\\,0.5*sin(2*PI*1000*t)\\,0)+0.05*sin(2*PI*300*t)"
+    audio = f"aevalsrc='{beep}|{beep}':s={RATE}"
+    argv = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", video]
+    if with_audio:
+        argv += ["-f", "lavfi", "-i", audio]
+    argv += ["-t", str(duration_s), "-c:v", "libx264", "-preset", "veryfast", "-g", str(2 * FPS),
+             "-pix_fmt", "yuv420p"]
+    if with_audio:
+        argv += ["-c:a", audio_codec, "-b:a", "128k"]
+    argv += ["-f", "flv", str(path)]
+    subprocess.run(argv, check=True, timeout=FFMPEG_TIMEOUT_S)
+    return path
+
+
+@pytest.fixture(scope="module")
+def marker_flv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_marker_flv(tmp_path_factory.mktemp("media") / "marker.flv")
+
+
+@pytest.fixture(scope="module")
+def media_server() -> Iterator[NginxMediaServer]:
+    """One nginx for the module (each test uses its own stream id); conftest's ``nginx_media`` is per test."""
+    server = NginxMediaServer(rtmp_port=free_port(), api_port=free_port())
+    server.start(None)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# -- processes ------------------------------------------------------------------------------------
+class WorkerProcess:
+    """`livedub worker` as a real subprocess; its JSON log lines are read back from a file."""
+
+    def __init__(self, tmp: Path, stream_id: str, input_url: str, output_url: str, *extra: str) -> None:
+        self.log_path = tmp / f"worker-{stream_id}.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKER_", "LOG_"))}
+        env.update(LOG_FORMAT="json", LOG_LEVEL="INFO")
+        argv = [sys.executable, "-m", "livedub.cli.main", "worker", "--stream-id", stream_id,
+                "--input-url", input_url, "--output-url", output_url, "--metrics-port", str(free_port()), *extra]
+        with self.log_path.open("wb") as out:
+            self.proc = spawn(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+    def lines(self) -> list[dict]:
+        records = []
+        for raw in self.log_path.read_text(errors="replace").splitlines():
+            try:
+                records.append(json.loads(raw))
+            except json.JSONDecodeError:
+                records.append({"msg": raw})
+        return records
+
+    def find(self, **fields: object) -> dict | None:
+        for record in self.lines():
+            if all(record.get(k) == v for k, v in fields.items()):
+                return record
+        return None
+
+    def wait_state(self, state: str, timeout: float) -> dict:
+        def died() -> str | None:
+            code = self.proc.poll()
+            return None if code is None else f"worker exited {code} before {state}:\n{self.log_text()}"
+
+        assert wait_until(lambda: self.find(state=state) is not None, timeout, abort=died), (
+            f"worker not {state} within {timeout}s:\n{self.log_text()}")
+        return self.find(state=state) or {}
+
+    def wait_exit(self, timeout: float) -> int:
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            terminate(self.proc, 5)
+            pytest.fail(f"worker still running after {timeout}s:\n{self.log_text()}")
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        terminate(self.proc, 5)
+
+
+def ffmpeg(*args: str, log: Path) -> subprocess.Popen[bytes]:
+    """A bounded ffmpeg child (killed by `timeout` if anything hangs)."""
+    with log.open("wb") as out:
+        return spawn(["timeout", str(FFMPEG_TIMEOUT_S), "ffmpeg", "-hide_banner", "-nostdin", "-v", "error", *args],
+                     stdout=out, stderr=subprocess.STDOUT)
+
+
+def publish(server: NginxMediaServer, stream_id: str, media: Path, tmp: Path) -> subprocess.Popen[bytes]:
+    return ffmpeg("-re", "-i", str(media), "-c", "copy", "-f", "flv", server.ingest(stream_id).ffmpeg_url,
+                  log=tmp / f"publish-{stream_id}.log")
+
+
+def record(url: str, path: Path) -> subprocess.Popen[bytes]:
+    return ffmpeg("-rw_timeout", RW_TIMEOUT_US, "-i", url, "-c", "copy", "-f", "flv", "-y", str(path),
+                  log=path.with_suffix(".log"))
+
+
+def wallclock_luma_probe(url: str, path: Path, epoch: int) -> subprocess.Popen[bytes]:
+    """Per-frame mean luma, each frame stamped with the wall clock (seconds since ``epoch``) of its arrival."""
+    # -copyts keeps the wall-clock stamps (ffmpeg would rebase each reader to its own start);
+    # setpts subtracts a common epoch so the printed times keep their millisecond digits
+    return ffmpeg("-rw_timeout", RW_TIMEOUT_US, "-use_wallclock_as_timestamps", "1", "-copyts", "-i", url,
+                  "-an", "-vf", f"setpts=PTS-{epoch}/TB,signalstats,metadata=print:key=lavfi.signalstats.YAVG:"
+                  f"file={path}", "-f", "null", "-", log=path.with_suffix(".log"))
+
+
+def wait_exit(proc: subprocess.Popen[bytes], timeout: float = FFMPEG_TIMEOUT_S) -> int:
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        terminate(proc, 5)
+        raise
+
+
+# -- analysis -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Frame:
+    time: float
+    luma: float
+
+
+def parse_luma(text: str) -> list[Frame]:
+    frames: list[Frame] = []
+    current: float | None = None
+    for line in text.splitlines():
+        if line.startswith("frame:"):
+            current = float(line.split("pts_time:")[1].split()[0])
+        elif line.startswith("lavfi.signalstats.YAVG=") and current is not None:
+            frames.append(Frame(current, float(line.split("=", 1)[1])))
+            current = None
+    return frames
+
+
+def video_frames(path: Path, tmp: Path) -> list[Frame]:
+    out = tmp / f"{path.stem}-luma.txt"
+    # -copyts: container timestamps as they are (ffmpeg would otherwise shift them by the file's start)
+    subprocess.run(["ffmpeg", "-v", "error", "-copyts", "-i", str(path), "-an", "-vf",
+                    f"signalstats,metadata=print:key=lavfi.signalstats.YAVG:file={out}", "-f", "null", "-"],
+                   check=True, timeout=FFMPEG_TIMEOUT_S)
+    return parse_luma(out.read_text())
+
+
+def flash_times(frames: list[Frame]) -> list[float]:
+    """Times of frames that turn white (rising edges of mean luma)."""
+    ordered = sorted(frames, key=lambda f: f.time)
+    times, previous_white = [], False
+    for frame in ordered:
+        white = frame.luma > 128
+        if white and not previous_white:
+            times.append(frame.time)
+        previous_white = white
+    return times
+
+
+def audio_track(path: Path) -> tuple[float, np.ndarray]:
+    """(container time of the first audio sample, mono float samples at 48 kHz); gaps filled from timestamps."""
+    probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
+                            "stream=start_time", "-of", "csv=p=0", str(path)],
+                           check=True, capture_output=True, text=True, timeout=FFMPEG_TIMEOUT_S)
+    start = float(probe.stdout.strip())
+    pcm = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-vn", "-af", "aresample=async=1",
+                          "-ac", "1", "-ar", str(RATE), "-f", "s16le", "-"],
+                         check=True, capture_output=True, timeout=FFMPEG_TIMEOUT_S).stdout
+    return start, np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+
+
+def envelope(samples: np.ndarray, window: int = RATE // 1000) -> np.ndarray:
+    """Peak amplitude per 1 ms block."""
+    usable = len(samples) // window * window
+    return np.abs(samples[:usable]).reshape(-1, window).max(axis=1)
+
+
+def beep_onsets(start: float, samples: np.ndarray) -> list[float]:
+    """Times where the 1 kHz beep (0.5 full scale) rises above the pilot tone (0.05)."""
+    env = envelope(samples)
+    loud = env > 0.25
+    onsets, last = [], -10.0
+    for index in np.flatnonzero(loud[1:] & ~loud[:-1]) + 1:
+        t = start + index / 1000.0
+        if t - last > FLASH_PERIOD_S / 2:
+            onsets.append(t)
+        last = t
+    if loud[0]:
+        onsets.insert(0, start)
+    return onsets
+
+
+def flash_to_beep_offsets(flashes: list[float], beeps: list[float]) -> list[float]:
+    offsets = []
+    for flash in flashes:
+        nearest = min(beeps, key=lambda b: abs(b - flash), default=None)
+        if nearest is not None and abs(nearest - flash) < FLASH_PERIOD_S / 4:
+            offsets.append(nearest - flash)
+    return offsets
+
+
+def longest_quiet_gap_s(samples: np.ndarray) -> float:
+    """Longest run of 1 ms blocks without the pilot tone (a dropout)."""
+    quiet = envelope(samples) < 0.02
+    longest = run = 0
+    for is_quiet in quiet:
+        run = run + 1 if is_quiet else 0
+        longest = max(longest, run)
+    return longest / 1000.0
+
+
+def metrics_text(url: str) -> str:
+    return httpx.get(url, timeout=2.0).text
+
+
+def metric_value(text: str, name: str) -> float | None:
+    for line in text.splitlines():
+        if line.startswith((name + " ", name + "{")):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+# -- tests ----------------------------------------------------------------------------------------
+def test_bypass_republishes_markers_decodable_in_sync_and_exits_0_at_end_of_stream(
+        media_server: NginxMediaServer, marker_flv: Path, tmp_path: Path) -> None:
+    stream_id = "bypass1"
+    worker = WorkerProcess(tmp_path, stream_id, media_server.worker_input_url(stream_id),
+                           media_server.worker_output_url(stream_id), "--buffer-target", DELAY,
+                           "--input-timeout", "30s")
+    try:
+        worker.wait_state("waiting_input", timeout=20)
+        out_flv = tmp_path / "out.flv"
+        recorder = record(media_server.output(stream_id).ffmpeg_url, out_flv)
+        epoch = int(time.time())
+        in_probe = wallclock_luma_probe(media_server.ingest(stream_id).ffmpeg_url, tmp_path / "in-wall.txt", epoch)
+        out_probe = wallclock_luma_probe(media_server.output(stream_id).ffmpeg_url, tmp_path / "out-wall.txt", epoch)
+        publisher = publish(media_server, stream_id, marker_flv, tmp_path)
+
+        worker.wait_state("running", timeout=20)
+        metrics_url = (worker.find(msg="worker starting") or {})["metricsUrl"]
+        assert wait_until(lambda: metric_value(metrics_text(metrics_url), "worker_output_delay_seconds"), 10), (
+            "the worker never reported its delay")
+        live_metrics = metrics_text(metrics_url)
+
+        assert wait_exit(publisher) == 0, (tmp_path / f"publish-{stream_id}.log").read_text()
+        code = worker.wait_exit(timeout=30)
+        assert code == 0, f"end of stream must exit 0, got {code}:\n{worker.log_text()}"
+        for reader in (recorder, in_probe, out_probe):
+            wait_exit(reader)
+    finally:
+        worker.stop()
+
+    # the worker's own account: metrics while running, a delay line, states in order
+    assert 'worker_state{worker_state="running"} 1.0' in live_metrics
+    for name in ("worker_gst_bus_errors_total", "worker_gst_bus_warnings_total", "worker_av_sync_delta_ms",
+                 'worker_input_position_seconds{track="video"}', 'worker_output_position_seconds{track="audio"}'):
+        assert name in live_metrics, name
+    # input attempts refused while nobody published yet are bus errors too; none may happen after that
+    attempts = (worker.find(state="input_connected") or {})["attempts"]
+    assert metric_value(live_metrics, "worker_gst_bus_errors_total") == attempts - 1
+    assert metric_value(live_metrics, "worker_av_sync_delta_ms") == 0
+    reported_delay_ms = (worker.find(state="stopped") or {})["addedDelayMs"]  # the worker's own median
+    states = [r["state"] for r in worker.lines() if "state" in r]
+    assert states == ["waiting_input", "input_connected", "running", "draining", "stopped"], states
+
+    # every video frame of the recording decodes, none missing
+    decode = subprocess.run(["ffmpeg", "-v", "error", "-i", str(out_flv), "-map", "0:v", "-f", "null", "-"],
+                            check=False, capture_output=True, text=True, timeout=FFMPEG_TIMEOUT_S)
+    assert decode.returncode == 0 and decode.stderr.strip() == "", decode.stderr
+    in_frames = video_frames(marker_flv, tmp_path)
+    out_frames = video_frames(out_flv, tmp_path)
+    assert len(in_frames) == DURATION_S * FPS
+    assert len(out_frames) >= len(in_frames) - 1, (len(out_frames), len(in_frames))
+    steps = np.diff(sorted(f.time for f in out_frames))
+    assert steps.max() <= 1.5 / FPS, f"gap of {steps.max():.3f}s between output frames"
+
+    # audio covers the whole duration, without dropouts
+    in_audio_start, in_audio = audio_track(marker_flv)
+    out_audio_start, out_audio = audio_track(out_flv)
+    video_span = max(f.time for f in out_frames) - min(f.time for f in out_frames) + 1 / FPS
+    assert len(out_audio) / RATE >= video_span - 0.1, (len(out_audio) / RATE, video_span)
+    assert longest_quiet_gap_s(out_audio[RATE // 10:-RATE // 10]) < 0.03
+
+    # the flash-to-beep offset is the input's, within 40 ms, for every marker
+    in_offsets = flash_to_beep_offsets(flash_times(in_frames), beep_onsets(in_audio_start, in_audio))
+    out_offsets = flash_to_beep_offsets(flash_times(out_frames), beep_onsets(out_audio_start, out_audio))
+    assert len(in_offsets) == DURATION_S // FLASH_PERIOD_S
+    assert len(out_offsets) >= len(in_offsets) - 1, (in_offsets, out_offsets)
+    reference = float(np.median(in_offsets))
+    errors_ms = [round((o - reference) * 1000, 1) for o in out_offsets]
+    assert all(abs(e) <= SYNC_TOLERANCE_S * 1000 for e in errors_ms), errors_ms
+
+    # the delay the worker adds, measured on the wall clock (same flash seen on `in` and on `out`)
+    in_wall = flash_times(parse_luma((tmp_path / "in-wall.txt").read_text()))
+    out_wall = flash_times(parse_luma((tmp_path / "out-wall.txt").read_text()))
+    delays = [o - i for i in in_wall for o in out_wall if 0 < o - i < FLASH_PERIOD_S / 2]
+    assert len(delays) >= 2, (in_wall, out_wall)
+    measured = float(np.median(delays))
+    report = {"configuredDelayMs": 500, "reportedAddedDelayMs": reported_delay_ms,
+              "measuredAddedDelayMs": round(measured * 1000, 1),
+              "perFlashDelayMs": [round(d * 1000, 1) for d in delays],
+              "inputFlashToBeepMs": round(reference * 1000, 1), "outputSyncErrorMs": errors_ms,
+              "outputFrames": len(out_frames), "inputFrames": len(in_frames)}
+    (tmp_path / "added_delay.json").write_text(json.dumps(report, indent=2))
+    print("\nworker bypass:", json.dumps(report))
+    assert 0.45 <= measured <= 0.8, report  # 500 ms constant delay + 20 ms sink deadline + jitter
+    assert abs(measured * 1000 - reported_delay_ms) <= 60, report  # the worker's own account is right
+
+
+def test_input_without_aac_exits_unsupported_quickly(media_server: NginxMediaServer, tmp_path: Path) -> None:
+    stream_id = "mp3audio"
+    media = make_marker_flv(tmp_path / "mp3.flv", audio_codec="libmp3lame", duration_s=6)
+    worker = WorkerProcess(tmp_path, stream_id, media_server.worker_input_url(stream_id),
+                           media_server.worker_output_url(stream_id), "--input-timeout", "30s")
+    publisher = None
+    try:
+        worker.wait_state("waiting_input", timeout=20)
+        publisher = publish(media_server, stream_id, media, tmp_path)
+        code = worker.wait_exit(timeout=10)
+    finally:
+        worker.stop()
+        if publisher is not None:
+            terminate(publisher, 5)
+    assert code == 4, worker.log_text()
+    failure = worker.find(msg="worker failing") or {}
+    assert "input audio is MP3; the worker needs AAC" in failure.get("reason", ""), worker.log_text()
+
+
+def test_input_without_audio_track_exits_unsupported(media_server: NginxMediaServer, tmp_path: Path) -> None:
+    stream_id = "videoonly"
+    media = make_marker_flv(tmp_path / "video-only.flv", with_audio=False, duration_s=10)
+    worker = WorkerProcess(tmp_path, stream_id, media_server.worker_input_url(stream_id),
+                           media_server.worker_output_url(stream_id), "--input-timeout", "30s")
+    publisher = None
+    try:
+        worker.wait_state("waiting_input", timeout=20)
+        publisher = publish(media_server, stream_id, media, tmp_path)
+        code = worker.wait_exit(timeout=15)
+    finally:
+        worker.stop()
+        if publisher is not None:
+            terminate(publisher, 5)
+    assert code == 4, worker.log_text()
+    assert "input has only video (h264)" in (worker.find(msg="worker failing") or {}).get("reason", "")
+
+
+def test_no_input_exits_input_unavailable_after_the_timeout(media_server: NginxMediaServer, tmp_path: Path) -> None:
+    worker = WorkerProcess(tmp_path, "nobody", media_server.worker_input_url("nobody"),
+                           media_server.worker_output_url("nobody"), "--input-timeout", "2s")
+    try:
+        code = worker.wait_exit(timeout=20)
+    finally:
+        worker.stop()
+    assert code == 3, worker.log_text()
+    assert "no input within 2s" in (worker.find(msg="worker failing") or {}).get("reason", "")
+
+
+def test_unreachable_media_server_is_retried_until_the_timeout(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens: every attempt is refused, the worker keeps trying, then exits 3
+    worker = WorkerProcess(tmp_path, "refused", f"rtmp://127.0.0.1:{port}/live/refused/in",
+                           f"rtmp://127.0.0.1:{port}/live/refused/out", "--input-timeout", "3s")
+    try:
+        code = worker.wait_exit(timeout=20)
+    finally:
+        worker.stop()
+    assert code == 3, worker.log_text()
+    reason = (worker.find(msg="worker failing") or {}).get("reason", "")
+    attempts = int(reason.split("(")[1].split(" ")[0])
+    assert attempts >= 2, reason
