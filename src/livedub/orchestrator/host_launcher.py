@@ -73,7 +73,9 @@ class HostLauncher:
     # -- the Launcher protocol ------------------------------------------------------------------
     async def start(self, spec: WorkerSpec, on_exit: ExitListener) -> HostHandle:
         body = StartRequest.from_spec(spec).model_dump()
-        response = await self._request("POST", "/v1/workers", json=body)
+        # a start may first stop the stream's previous run on the host (SIGTERM ... SIGKILL)
+        response = await self._request("POST", "/v1/workers", json=body,
+                                       timeout=self._timeout(self.stop_timeout + REQUEST_TIMEOUT))
         if response.status_code not in (200, 201):
             raise HostRefused(f"worker host refused to start the worker ({response.status_code}): "
                               f"{_error_text(response)}")
