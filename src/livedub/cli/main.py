@@ -11,6 +11,7 @@ from livedub.cli.demo_cmd import demo_cmd
 from livedub.cli.doctor import doctor_cmd
 from livedub.cli.models_cmd import models_cmd
 from livedub.cli.dub_cmd import dub_cmd
+from livedub.cli.forward_cmd import forward_cmd
 from livedub.cli.orchestrator_cmd import orchestrator_cmd
 from livedub.cli.worker_cmd import worker_cmd
 from livedub.cli.up_cmd import up_cmd
@@ -40,6 +41,7 @@ def _register() -> None:
     cli.add_command(orchestrator_cmd)
     cli.add_command(worker_cmd)
     cli.add_command(worker_host_cmd)
+    cli.add_command(forward_cmd)
     cli.add_command(models_cmd)
     for name, issue, what in (
         ("up", 6, "Run the whole system locally: media server, orchestrator, workers on demand"),
@@ -47,7 +49,6 @@ def _register() -> None:
         ("dub", 8, "Dub a media file through the same streaming core"),
         ("orchestrator", 5, "Run the stream-orchestration service"),
         ("worker", 6, "Run one stream worker"),
-        ("forward", 9, "Run one egress forwarder"),
     ):
         if name not in cli.commands:
             cli.add_command(pending(name, issue, what))
