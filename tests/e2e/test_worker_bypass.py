@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -413,3 +414,50 @@ def test_unreachable_media_server_is_retried_until_the_timeout(tmp_path: Path) -
     reason = (worker.find(msg="worker failing") or {}).get("reason", "")
     attempts = int(reason.split("(")[1].split(" ")[0])
     assert attempts >= 2, reason
+
+
+def test_sigterm_while_running_stops_promptly_with_0(media_server: NginxMediaServer, marker_flv: Path,
+                                                     tmp_path: Path) -> None:
+    stream_id = "sigterm"
+    worker = WorkerProcess(tmp_path, stream_id, media_server.worker_input_url(stream_id),
+                           media_server.worker_output_url(stream_id), "--buffer-target", DELAY)
+    publisher = None
+    try:
+        worker.wait_state("waiting_input", timeout=20)
+        publisher = publish(media_server, stream_id, marker_flv, tmp_path)
+        worker.wait_state("running", timeout=20)
+        worker.proc.send_signal(signal.SIGTERM)
+        code = worker.wait_exit(timeout=5)
+    finally:
+        worker.stop()
+        if publisher is not None:
+            terminate(publisher, 5)
+    assert code == 0, worker.log_text()
+    assert (worker.find(msg="worker ending") or {}).get("reason") == "stop requested (SIGTERM)"
+
+
+def test_output_lost_while_running_is_a_bus_error_exit_1(media_server: NginxMediaServer, marker_flv: Path,
+                                                          tmp_path: Path) -> None:
+    stream_id = "outputlost"
+    output_server = NginxMediaServer(rtmp_port=free_port(), api_port=free_port())
+    output_server.start(None)
+    worker = WorkerProcess(tmp_path, stream_id, media_server.worker_input_url(stream_id),
+                           output_server.worker_output_url(stream_id), "--buffer-target", DELAY)
+    publisher = None
+    try:
+        worker.wait_state("waiting_input", timeout=20)
+        publisher = publish(media_server, stream_id, marker_flv, tmp_path)
+        worker.wait_state("running", timeout=20)
+        metrics_url = (worker.find(msg="worker starting") or {})["metricsUrl"]
+        assert wait_until(lambda: (metric_value(metrics_text(metrics_url),
+                                                'worker_output_position_seconds{track="video"}') or 0) > 2.0, 15)
+        output_server.stop()  # the server the worker pushes to goes away mid-stream
+        code = worker.wait_exit(timeout=15)
+    finally:
+        worker.stop()
+        output_server.stop()
+        if publisher is not None:
+            terminate(publisher, 5)
+    assert code == 1, worker.log_text()
+    failure = worker.find(msg="worker failing") or {}
+    assert failure.get("reason", "").startswith("output error: sink:"), failure

@@ -58,6 +58,33 @@ class PcmChunk:
         return np.ascontiguousarray(self.samples, dtype="<i2").tobytes()
 
 
+class OverlapTrimmer:
+    """Makes decoded input audio never overlap itself before it enters the audio path.
+
+    A decoder may stamp two chunks with the same time (seen at the start of RTSP streams); an
+    overlap beyond ``tolerance_ns`` is cut from the later chunk so every sample has one place on
+    the timeline. Gaps pass through unchanged (the audio path and the encoder see the discontinuity).
+    """
+
+    def __init__(self, tolerance_ns: int = 1_000_000) -> None:
+        self.tolerance_ns = tolerance_ns
+        self.trimmed_frames = 0
+        self._next_pts: int | None = None
+
+    def fix(self, chunk: PcmChunk) -> PcmChunk | None:
+        """The chunk, its overlapping head cut; None when all of it was already played."""
+        if self._next_pts is not None:
+            overlap_ns = self._next_pts - chunk.pts_ns
+            if overlap_ns > self.tolerance_ns:
+                cut = min(chunk.frames, -(-overlap_ns * SAMPLE_RATE // 1_000_000_000))
+                self.trimmed_frames += cut
+                if cut >= chunk.frames:
+                    return None
+                chunk = PcmChunk(chunk.pts_ns + cut * 1_000_000_000 // SAMPLE_RATE, chunk.samples[cut:])
+        self._next_pts = chunk.pts_ns + chunk.duration_ns
+        return chunk
+
+
 class AudioPath(Protocol):
     """What the worker needs from an audio processor. Implementations never block in ``push``."""
 

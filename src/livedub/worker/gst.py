@@ -32,7 +32,7 @@ else:
 # every element the two pipelines can create, checked once at start
 REQUIRED_ELEMENTS: tuple[str, ...] = (
     "rtmp2src", "rtspsrc", "flvdemux", "rtph264depay", "rtpmp4gdepay", "rtpmp4adepay",
-    "h264parse", "aacparse", "avdec_aac", "audioconvert", "audioresample", "capsfilter",
+    "h264parse", "h264timestamper", "aacparse", "avdec_aac", "audioconvert", "audioresample", "capsfilter",
     "queue", "appsink", "appsrc", "avenc_aac", "flvmux", "rtmp2sink", "fakesink",
 )
 

@@ -57,6 +57,7 @@ class InputPipeline:
         else:
             src = make("rtspsrc", "src", location=url, latency=RTSP_LATENCY_MS)
             Gst.util_set_object_arg(src, "protocols", "tcp")  # TCP only: no UDP ports, works through NAT
+            Gst.util_set_object_arg(src, "buffer-mode", "none")
             self.pipeline.add(src)
             src.connect("pad-added", self._on_pad_added)
 
@@ -105,7 +106,8 @@ class InputPipeline:
         sink.connect("new-sample", self._on_new_sample, info.track)
         if info.track is Track.video:
             caps = Gst.Caps.from_string("video/x-h264,stream-format=avc,alignment=au")
-            return [*head, make("queue", f"{name}_queue"), make("h264parse", f"{name}_parse"),
+            stamp = [make("h264parse", f"{name}_preparse"), make("h264timestamper", f"{name}_stamp")] if head else []
+            return [*head, *stamp, make("queue", f"{name}_queue"), make("h264parse", f"{name}_parse"),
                     make("capsfilter", f"{name}_caps", caps=caps), sink]
         caps = Gst.Caps.from_string(RAW_CAPS)
         return [*head, make("queue", f"{name}_queue"), make("aacparse", f"{name}_parse"),

@@ -34,6 +34,9 @@ class WorkerMetrics:
         self.late_buffers = Counter("worker_dropped_buffers",
                                     "Buffers dropped because their output time was before the output start.",
                                     ["track"], registry=r)
+        self.audio_trimmed = Counter("worker_audio_trimmed_samples",
+                                     "Input audio samples cut because the decoder stamped them over earlier ones.",
+                                     registry=r)
         self.state = EnumMetric("worker_state", "Lifecycle state of the worker.", states=list(STATES),
                                 registry=r)
         for track in Track:

@@ -26,7 +26,7 @@ from enum import Enum
 from typing import Any
 
 from livedub.obs.redact import redact_url
-from livedub.worker.audio_path import AudioPath, PcmChunk
+from livedub.worker.audio_path import AudioPath, OverlapTrimmer, PcmChunk
 from livedub.worker.caps import Track, TrackInfo, UnsupportedInput
 from livedub.worker.exit_codes import ExitCode
 from livedub.worker.gst import GLib, Gst, running_time
@@ -122,6 +122,7 @@ class Worker:
         self._input_error_logged = False
         self._warnings_logged: dict[str, float] = {}
         self._audio_lock = threading.Lock()  # the audio path is not required to be thread-safe
+        self._trimmer = OverlapTrimmer()
         self._video = _Feeder(Track.video, self._push_video, self._overflow)
         self._audio = _Feeder(Track.audio, self._push_audio, self._overflow)
         self._idle_timeout_s = max(1, round(config.input_timeout_s))
@@ -168,8 +169,12 @@ class Worker:
                 GLib.idle_add(self._maybe_start_output)
             self._video.offer(_VideoItem(buffer, sample.get_caps(), pts, dts, arrival))
             return
-        chunk = PcmChunk.from_bytes(pts, buffer.extract_dup(0, buffer.get_size()))
         with self._audio_lock:
+            trimmed_before = self._trimmer.trimmed_frames
+            chunk = self._trimmer.fix(PcmChunk.from_bytes(pts, buffer.extract_dup(0, buffer.get_size())))
+            self.metrics.audio_trimmed.inc(self._trimmer.trimmed_frames - trimmed_before)
+            if chunk is None:
+                return
             self.audio_path.push(chunk)
             ready = self.audio_path.pull()
         for out in ready:

@@ -11,6 +11,7 @@ from livedub.worker.audio_path import (
     AudioPath,
     AudioPathNotBuilt,
     BypassAudioPath,
+    OverlapTrimmer,
     PcmChunk,
     create_audio_path,
 )
@@ -66,3 +67,24 @@ def test_bypass_is_the_default_mode() -> None:
 def test_modes_without_an_audio_path_fail_clearly(mode: str) -> None:
     with pytest.raises(AudioPathNotBuilt, match=f"WORKER_STS_MODE={mode} is not built yet"):
         create_audio_path(load_settings(WorkerSettings, env={"WORKER_STS_MODE": mode}))
+
+
+def test_trimmer_passes_contiguous_audio_and_gaps_untouched() -> None:
+    trimmer = OverlapTrimmer()
+    first, second = chunk(0, frames=1024), chunk(21_333_333, frames=1024)
+    gap = chunk(1_000_000_000, frames=1024)
+    assert trimmer.fix(first) is first
+    assert trimmer.fix(second) is second  # within the 1 ms tolerance of the previous end
+    assert trimmer.fix(gap) is gap
+    assert trimmer.trimmed_frames == 0
+
+
+def test_trimmer_cuts_the_overlapping_head_and_drops_a_chunk_already_played() -> None:
+    trimmer = OverlapTrimmer()
+    trimmer.fix(chunk(0, frames=1024, value=1))
+    duplicate = trimmer.fix(chunk(0, frames=1024, value=2))  # same stamp twice (RTSP start)
+    assert duplicate is None
+    half = trimmer.fix(chunk(10_666_667, frames=1024, value=3))  # overlaps by 512 frames
+    assert half is not None
+    assert half.frames == 512 and half.pts_ns == 21_333_333
+    assert trimmer.trimmed_frames == 1024 + 512
