@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import uuid
 
 import click
 
@@ -40,7 +39,9 @@ def _check_urls(settings: WorkerSettings) -> None:
 @click.option("--metrics-port", type=int, help="Prometheus port, 0 = any free port (WORKER_METRICS_PORT).")
 @click.option("--metrics-host", default="127.0.0.1", show_default=True,
               help="Address the metrics endpoint binds (0.0.0.0 in containers).")
-@click.option("--run-id", default=None, help="Stream session id for logs (default: a new one).")
+@click.option("--run-id", default=None,
+              help="Stream session id for logs (runId). Without it lines carry none and the orchestrator's "
+                   "launcher adds its own.")
 @click.option("--log-level", default=None, help="LOG_LEVEL override.")
 def worker_cmd(stream_id: str | None, input_url: str | None, output_url: str | None, sts_mode: str | None,
                buffer_target: str | None, input_timeout: str | None, metrics_port: int | None,
@@ -60,4 +61,4 @@ def worker_cmd(stream_id: str | None, input_url: str | None, output_url: str | N
     _check_urls(settings)
     from livedub.worker.run import run_worker
 
-    sys.exit(int(run_worker(settings, run_id=run_id or uuid.uuid4().hex[:12], metrics_host=metrics_host)))
+    sys.exit(int(run_worker(settings, run_id=run_id, metrics_host=metrics_host)))

@@ -14,9 +14,10 @@ from livedub.worker.gst import GstUnavailable, require_gst
 log = logging.getLogger(__name__)
 
 
-def run_worker(settings: WorkerSettings, *, run_id: str, metrics_host: str = "127.0.0.1") -> ExitCode:
+def run_worker(settings: WorkerSettings, *, run_id: str | None = None, metrics_host: str = "127.0.0.1") -> ExitCode:
     """Run the worker for ``settings`` (already validated: stream id and URLs present); returns its exit code."""
-    bind_context(streamId=settings.stream_id, runId=run_id)
+    # without a run id the launcher (orchestrator, worker host) tags each line with the one it owns
+    bind_context(streamId=settings.stream_id, **({"runId": run_id} if run_id else {}))
     try:
         require_gst()
     except GstUnavailable as exc:
