@@ -14,7 +14,7 @@ from livedub.config.settings import PathSettings, WorkerSettings
 from livedub.core.config import CoreConfig
 from livedub.core.messages import OutputBlock
 from livedub.core.replay import Pacing, ReplayReport, replay
-from livedub.processors import create_processor
+from livedub.processors import create_engine
 
 
 class DubError(RuntimeError):
@@ -61,7 +61,7 @@ def dub_file(source: Path, destination: Path, worker: WorkerSettings, paths: Pat
     info = probe(source)
     if not info.has_audio:
         raise DubError(f"{source} has no audio track to dub")
-    processor = create_processor(worker, paths)
+    engine = create_engine(worker, paths)
     # offline pacing: every fragment waits for its STS result (no live deadline to miss), but a
     # hung STS call still falls back after a bound so a file always finishes
     config = CoreConfig.from_settings(worker)
@@ -74,7 +74,8 @@ def dub_file(source: Path, destination: Path, worker: WorkerSettings, paths: Pat
             if on_progress is not None:
                 on_progress((block.input_pts + block.duration) / 1e9)
 
-        report = replay(decoded, dubbed, config=config, processor=processor, pacing=Pacing.offline,
+        report = replay(decoded, dubbed, config=config, processor=engine.processor, separator=engine.separator,
+                        pacing=Pacing.offline,
                         stream_id=worker.stream_id or "dub", on_block=progress, sts_timeout_s=30.0)
         destination.parent.mkdir(parents=True, exist_ok=True)
         video = ["-map", "0:v:0", "-c:v", "copy"] if info.has_video else []
