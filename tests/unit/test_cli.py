@@ -46,3 +46,11 @@ def test_doctor_is_green_on_a_machine_set_up_by_the_recipe() -> None:
     result = CliRunner().invoke(cli, ["doctor"])
     assert result.exit_code == 0, result.output
     assert "All required parts present" in result.output
+
+
+def test_doctor_says_how_to_prepare_missing_model_files(tmp_path) -> None:
+    from livedub.config.settings import PathSettings
+
+    checks = list(doctor.check_prepared_models(PathSettings(model_dir=tmp_path / "empty")))
+    assert checks, "the model artifacts are listed"
+    assert all(c.status == "warn" and "livedub models prepare" in c.fix for c in checks)

