@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 log = logging.getLogger("livedub.sts.device")
 
@@ -27,3 +30,19 @@ def resolve_device(requested: str, cuda_available: Callable[[], bool], what: str
 
 def cpu_threads(requested: int) -> int:
     return requested if requested > 0 else (os.cpu_count() or 1)
+
+
+def load_on_device(device: str, load: Callable[[str], T], probe: Callable[[T], object], what: str) -> tuple[T, str]:
+    """Load with ``load(device)``; on CUDA also run ``probe`` once, because GPU runtimes load their
+    libraries (cuBLAS, cuDNN) lazily and a driver/runtime mismatch only shows on first use. Any
+    failure on CUDA logs why and loads on the CPU instead. Returns the model and the device used."""
+    if device != "cuda":
+        return load(device), device
+    try:
+        model = load("cuda")
+        probe(model)
+        return model, "cuda"
+    except Exception as exc:  # noqa: BLE001 -- a CUDA failure of any kind means: run on the CPU
+        log.warning("%s: CUDA failed (%s: %s); falling back to CPU", what, type(exc).__name__,
+                    str(exc).splitlines()[0][:200] if str(exc) else "")
+        return load("cpu"), "cpu"

