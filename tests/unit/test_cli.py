@@ -17,15 +17,6 @@ def test_help_lists_every_command() -> None:
         assert f"  {command} " in result.output
 
 
-def test_unbuilt_commands_say_which_issue_brings_them() -> None:
-    runner = CliRunner()
-    for name, command in cli.commands.items():
-        if "not built yet" in (command.help or ""):
-            result = runner.invoke(cli, [name])
-            assert result.exit_code == 3
-            assert "issue #" in result.output
-
-
 def test_doctor_exits_nonzero_and_names_fix_when_required_part_missing(monkeypatch) -> None:
     monkeypatch.setattr(doctor, "TOOLS", {**doctor.TOOLS, "livedub-no-such-tool": ("no-such-package", True)})
     result = CliRunner().invoke(cli, ["doctor"])

@@ -37,13 +37,3 @@ def start_command(component: str, log_overrides: Mapping[str, Any] | None = None
     log = settings_or_exit(LogSettings, log_overrides)
     configure_logging(log, component)
     return log
-
-
-def pending(command: str, issue: int, what: str) -> click.Command:
-    """A command that is planned but not built yet: says so, and which issue brings it."""
-
-    @click.command(name=command, help=f"{what} (not built yet: issue #{issue}).")
-    def _cmd() -> None:
-        fail(f"`livedub {command}` is not built yet; it arrives with issue #{issue}.", code=3)
-
-    return _cmd

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from livedub import __version__
-from livedub.cli.common import pending
 from livedub.cli.config_cmd import config_cmd
 from livedub.cli.demo_cmd import demo_cmd
 from livedub.cli.doctor import doctor_cmd
@@ -43,15 +42,6 @@ def _register() -> None:
     cli.add_command(worker_host_cmd)
     cli.add_command(forward_cmd)
     cli.add_command(models_cmd)
-    for name, issue, what in (
-        ("up", 6, "Run the whole system locally: media server, orchestrator, workers on demand"),
-        ("demo", 6, "Run `up`, publish a bundled clip, record the dubbed output, print a summary"),
-        ("dub", 8, "Dub a media file through the same streaming core"),
-        ("orchestrator", 5, "Run the stream-orchestration service"),
-        ("worker", 6, "Run one stream worker"),
-    ):
-        if name not in cli.commands:
-            cli.add_command(pending(name, issue, what))
 
 
 _register()
