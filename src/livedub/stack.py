@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from typing_extensions import Self
 
 from livedub.config.settings import MediaSettings, OrchestratorSettings
 from livedub.media.base import HookTarget, MediaServer
@@ -100,7 +101,7 @@ class LocalStack:
             self.media.stop()
             self.media = None
 
-    def __enter__(self) -> LocalStack:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

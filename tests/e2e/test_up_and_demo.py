@@ -80,7 +80,8 @@ def test_up_restarts_a_killed_worker_and_ctrl_c_leaves_nothing(tmp_path: Path, s
         code = up.wait(timeout=60)
     assert code == 0, (tmp_path / "up.log").read_text()[-3000:]
     assert not pid_alive(second_pid), "a worker outlived `livedub up`"
-    leftovers = subprocess.run(["pgrep", "-f", f"listen {rtmp}|{tmp_path}"], capture_output=True, text=True)
+    leftovers = subprocess.run(["pgrep", "-f", f"listen {rtmp}|{tmp_path}"], capture_output=True, text=True,
+                               check=False)
     assert leftovers.stdout.strip() == "", leftovers.stdout
 
 
@@ -94,7 +95,7 @@ def _ready(base: str) -> bool:
 def test_demo_command_in_bypass_mode_records_a_clean_stream(tmp_path: Path) -> None:
     env = _env(tmp_path, WORKER_BUFFER_TARGET="1s")
     result = subprocess.run([sys.executable, "-m", "livedub.cli.main", "demo", "--sts-mode", "bypass"],
-                            env=env, capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL)
+                            env=env, capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL, check=False)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = json.loads((tmp_path / "var" / "demo" / "summary.json").read_text())
     out, clip = summary["output"], summary["input"]

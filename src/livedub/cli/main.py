@@ -8,12 +8,12 @@ from livedub import __version__
 from livedub.cli.config_cmd import config_cmd
 from livedub.cli.demo_cmd import demo_cmd
 from livedub.cli.doctor import doctor_cmd
-from livedub.cli.models_cmd import models_cmd
 from livedub.cli.dub_cmd import dub_cmd
 from livedub.cli.forward_cmd import forward_cmd
+from livedub.cli.models_cmd import models_cmd
 from livedub.cli.orchestrator_cmd import orchestrator_cmd
-from livedub.cli.worker_cmd import worker_cmd
 from livedub.cli.up_cmd import up_cmd
+from livedub.cli.worker_cmd import worker_cmd
 from livedub.cli.worker_host_cmd import worker_host_cmd
 
 

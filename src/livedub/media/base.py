@@ -5,6 +5,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from typing_extensions import Self
+
 from livedub.media.paths import RtmpTarget, ingest_path, output_path
 
 
@@ -78,7 +80,7 @@ class MediaServer(ABC):
         """Ways a person can watch the dubbed output, by protocol."""
         return {"rtmp": self.output(stream_id).ffmpeg_url}
 
-    def __enter__(self) -> MediaServer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -14,13 +14,16 @@ import logging
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from livedub.config.settings import LogFormat, LogSettings
 from livedub.obs.redact import redact_text
 
-_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("livedub_log_context", default={})
+# never mutated in place (every change sets a new dict), so one shared empty default is safe
+_context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "livedub_log_context", default=MappingProxyType({}))
 _process: dict[str, str] = {"component": "livedub", "instanceId": uuid.uuid4().hex[:12]}
 
 # attributes of a LogRecord that are not user "extra" fields
