@@ -184,15 +184,21 @@ class SupervisorActor:
     def _drain_internal(self) -> None:
         while self._internal:
             item = self._internal.popleft()
-            now = self.clock()
-            if isinstance(item, _Started):
-                self.supervisor.worker_started(item.stream_id, item.run_id, item.pid, now)
-            else:
-                self._handles.pop(item.run_id, None)
-                self._exited_runs.append(item.run_id)
-                with log_context(streamId=item.stream_id, runId=item.run_id):
-                    self._execute(self.supervisor.worker_exited(item.stream_id, item.run_id, item.exit_code,
-                                                                now, item.error))
+            try:
+                self._handle_internal(item)
+            except Exception:
+                # one bad notification must not end the actor (and with it every stream's supervision)
+                log.exception("supervisor failed to handle a worker notification", extra={"streamId": item.stream_id})
+
+    def _handle_internal(self, item: _Started | WorkerExit) -> None:
+        now = self.clock()
+        if isinstance(item, _Started):
+            self.supervisor.worker_started(item.stream_id, item.run_id, item.pid, now)
+            return
+        self._handles.pop(item.run_id, None)
+        self._exited_runs.append(item.run_id)
+        with log_context(streamId=item.stream_id, runId=item.run_id):
+            self._execute(self.supervisor.worker_exited(item.stream_id, item.run_id, item.exit_code, now, item.error))
 
     def _apply(self, command: Command) -> object:
         now = self.clock()

@@ -22,7 +22,8 @@ class RestartPolicy:
         "Equal jitter": half the exponential delay is fixed, half random, so restarts of many
         streams that crashed together spread out without ever restarting immediately.
         """
-        base = min(self.maximum, self.initial * (2 ** max(0, attempt - 1)))
+        # the exponent is capped so a long-failing stream never overflows the float
+        base = min(self.maximum, self.initial * (2 ** min(max(0, attempt - 1), 30)))
         return base / 2 + rng.uniform(0, base / 2)
 
 

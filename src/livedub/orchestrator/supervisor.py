@@ -22,6 +22,8 @@ from enum import Enum
 from livedub.orchestrator.backoff import RestartPolicy, degraded_reason
 from livedub.orchestrator.query import StreamSettings
 from livedub.orchestrator.state import OCCUPYING, StreamRecord, StreamState
+from livedub.worker.exit_codes import describe as describe_exit
+from livedub.worker.exit_codes import is_permanent
 
 log = logging.getLogger(__name__)
 
@@ -185,12 +187,27 @@ class Supervisor:
             self._set_state(rec, StreamState.idle, now)
             return ()
         # an exit nobody asked for
-        if exit_code != 0 or error:
-            rec.failures += 1
-        rec.last_error = error or f"worker exited with code {exit_code} while its ingest was live"
-        if not rec.live:  # the ingest is gone (grace running): nothing to restart
+        if not rec.live:  # the ingest is gone (grace running): the worker saw its input end; not a failure
+            if exit_code not in (0, None) or error:
+                rec.last_error = error or f"worker exited with code {exit_code} after its ingest ended"
             rec.grace_deadline = None
             self._set_state(rec, StreamState.idle, now)
+            return ()
+        if exit_code == 0 and not error:
+            # the worker finished its input (the publisher ended) and a new publisher is already here
+            self._set_state(rec, StreamState.idle, now)
+            return (self._start(rec, now, rec.last_correlation_id),)
+        rec.failures += 1
+        meaning = f" ({describe_exit(exit_code)})" if exit_code is not None else ""
+        rec.last_error = error or f"worker exited with code {exit_code}{meaning} while its ingest was live"
+        if exit_code is not None and is_permanent(exit_code):
+            detail = f": {error}" if error else ""
+            rec.degraded_reason = (f"worker exited with code {exit_code}{meaning}{detail}; a restart cannot help: "
+                                   "fix the settings, the publisher's codecs (H.264 + AAC) or the installation, "
+                                   "then publish again")
+            rec.degraded_source_id = rec.source_id
+            self._set_state(rec, StreamState.degraded, now)
+            log.error("stream degraded", extra={"streamId": stream_id, "reason": rec.degraded_reason})
             return ()
         crashes = rec.crashes.record(now, self.policy.restart)
         if crashes > self.policy.restart.max_in_window:

@@ -22,6 +22,14 @@ def is_retryable(code: int) -> bool:
     return code in RETRYABLE
 
 
+# restarting cannot help: the settings, the publisher's codecs or the installation must change first
+PERMANENT: frozenset[ExitCode] = frozenset({ExitCode.CONFIG, ExitCode.UNSUPPORTED_INPUT, ExitCode.MISSING_DEPENDENCY})
+
+
+def is_permanent(code: int) -> bool:
+    return code in PERMANENT
+
+
 def describe(code: int) -> str:
     try:
         return ExitCode(code).name.lower().replace("_", "-")

@@ -130,20 +130,34 @@ def test_crashing_worker_restarts_then_degrades_and_metrics_say_so(stack) -> Non
     client.post("/v1/mediamtx/events/ready", json=EVENT)
     for attempt in range(1, 3):
         assert wait_until(lambda: stream(client, "abc")["state"] == "running", 5)
-        launcher.crash("abc", code=2)
+        launcher.crash("abc", code=1)
         assert wait_until(lambda a=attempt: stream(client, "abc")["restarts"] == a, 5)
     assert wait_until(lambda: stream(client, "abc")["state"] == "running", 5)
-    launcher.crash("abc", code=2)
+    launcher.crash("abc", code=1)
     assert wait_until(lambda: stream(client, "abc")["state"] == "degraded", 5)
     view = stream(client, "abc")
     assert "crashed 3 times" in view["degradedReason"] and view["failures"] == 3
-    assert view["lastExitCode"] == 2
+    assert view["lastExitCode"] == 1
     metrics = client.get("/metrics").text
     assert 'orchestrator_stream_degraded{stream_id="abc"} 1.0' in metrics
     assert 'orchestrator_worker_failures_total{stream_id="abc"} 3.0' in metrics
     assert 'orchestrator_worker_restarts_total{stream_id="abc"} 2.0' in metrics
     assert 'orchestrator_hook_events_total{event="ready",result="accepted"} 1.0' in metrics
     assert "orchestrator_active_streams 0.0" in metrics
+
+
+def test_a_worker_that_cannot_work_is_degraded_at_once_not_restarted(stack) -> None:  # type: ignore[no-untyped-def]
+    client, launcher, _media, _service = stack(restart_max_in_window=5)
+    client.post("/v1/mediamtx/events/ready", json=EVENT)
+    assert wait_until(lambda: stream(client, "abc")["state"] == "running", 5)
+    launcher.crash("abc", code=4)  # the publisher sends MP3 audio: restarting cannot help
+    assert wait_until(lambda: stream(client, "abc")["state"] == "degraded", 5)
+    view = stream(client, "abc")
+    assert view["restarts"] == 0 and view["lastExitCode"] == 4
+    assert "unsupported-input" in view["degradedReason"] and "publish again" in view["degradedReason"]
+    # a new publisher (another connection) gets a fresh chance
+    client.post("/v1/mediamtx/events/ready", json={**EVENT, "sourceId": "another-connection"})
+    assert wait_until(lambda: stream(client, "abc")["state"] == "running", 5)
 
 
 def test_reconcile_at_start_and_health_endpoints(stack) -> None:  # type: ignore[no-untyped-def]

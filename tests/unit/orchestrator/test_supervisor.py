@@ -251,3 +251,34 @@ def test_backoff_delay_is_bounded(attempt: int) -> None:
         delay = policy.delay(attempt, rng)
         base = min(8.0, 0.5 * 2 ** (attempt - 1))
         assert base / 2 <= delay <= base
+
+
+def test_exit_0_while_a_new_publisher_is_live_restarts_at_once_without_counting_a_crash() -> None:
+    sup = make()
+    run = start_running(sup)
+    (restart,) = sup.worker_exited("a", run, 0, 5.0)  # its input ended; a ready is still current
+    assert isinstance(restart, StartWorker) and restart.run_id != run
+    rec = sup.get("a")
+    assert rec.failures == 0 and rec.state == S.starting
+
+
+def test_exits_after_the_ingest_ended_are_not_failures() -> None:
+    sup = make()
+    run = start_running(sup)
+    sup.not_ready("a", 1.0, source_id="s1")
+    assert sup.worker_exited("a", run, 1, 1.2) == ()  # lost its input: expected
+    rec = sup.get("a")
+    assert rec.failures == 0 and rec.state == S.idle
+
+
+def test_permanent_exit_codes_degrade_at_once() -> None:
+    sup = make(cap=5)
+    run = start_running(sup)
+    assert sup.worker_exited("a", run, 4, 2.0) == ()
+    rec = sup.get("a")
+    assert rec.state == S.degraded and rec.restarts == 0 and "unsupported-input" in rec.degraded_reason
+
+
+def test_backoff_delay_never_overflows() -> None:
+    policy = RestartPolicy(initial=1.0, maximum=60.0, max_in_window=5, window=600.0)
+    assert policy.delay(5000, random.Random(1)) <= 60.0
