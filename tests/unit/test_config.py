@@ -141,3 +141,11 @@ def test_cli_config_masks_secrets() -> None:
     assert result.returncode == 0, result.stderr
     assert "EGRESS_URL=**********" in result.stdout
     assert "SECRETKEY" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("value", ["abc\n", "127.0.0.1:8080\n"])
+def test_trailing_newlines_are_invalid(value: str) -> None:
+    field = "WORKER_STREAM_ID" if not value.startswith("127") else "ORCH_HTTP_ADDR"
+    cls = WorkerSettings if field.startswith("WORKER") else OrchestratorSettings
+    with pytest.raises(SettingsError, match=field):
+        load_settings(cls, env={field: value})

@@ -106,7 +106,7 @@ class OrchestratorSettings(SettingsBase):
     @field_validator("http_addr")
     @classmethod
     def _addr(cls, value: str) -> str:
-        match = _HOST_PORT.match(value)
+        match = _HOST_PORT.fullmatch(value)
         if not match or int(match.group("port")) > 65535:
             raise ValueError("expected host:port, e.g. 127.0.0.1:8080 or 0.0.0.0:8080")
         return value
@@ -181,7 +181,7 @@ class WorkerSettings(SettingsBase):
     @field_validator("stream_id")
     @classmethod
     def _stream_id(cls, value: str) -> str:
-        if value and not re.match(STREAM_ID_PATTERN, value):
+        if value and not re.fullmatch(STREAM_ID_PATTERN, value):
             raise ValueError("stream ids use only A-Z, a-z, 0-9, '_' and '-' (1-64 characters)")
         return value
 
@@ -220,7 +220,7 @@ class WorkerHostSettings(SettingsBase):
     @field_validator("http_addr")
     @classmethod
     def _addr(cls, value: str) -> str:
-        match = _HOST_PORT.match(value)
+        match = _HOST_PORT.fullmatch(value)
         if not match or int(match.group("port")) > 65535:
             raise ValueError("expected host:port, e.g. 127.0.0.1:8090 or 0.0.0.0:8090")
         return value
@@ -252,7 +252,7 @@ class EgressSettings(SettingsBase):
     @field_validator("stream_id")
     @classmethod
     def _stream_id(cls, value: str) -> str:
-        if value and not re.match(STREAM_ID_PATTERN, value):
+        if value and not re.fullmatch(STREAM_ID_PATTERN, value):
             raise ValueError("stream ids use only A-Z, a-z, 0-9, '_' and '-' (1-64 characters)")
         return value
 

@@ -93,7 +93,7 @@ class RunBundle:
         capture_audio: bool = False,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        if not re.match(RUN_ID_PATTERN, run_id):
+        if not re.fullmatch(RUN_ID_PATTERN, run_id):
             raise ValueError(f"invalid run id {run_id!r}")
         self.stream_id = stream_id
         self.run_id = run_id

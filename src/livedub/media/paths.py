@@ -25,11 +25,11 @@ def output_path(stream_id: str) -> str:
 
 def stream_id_from_ingest_path(path: str) -> str:
     """``live/abc/in`` -> ``abc``; anything else raises :class:`InvalidPath` with a clear reason."""
-    match = _INGEST_RE.match(path.strip("/"))
+    match = _INGEST_RE.fullmatch(path.strip("/"))
     if not match:
         raise InvalidPath(f"path {path!r} is not of the form live/<streamId>/in")
     stream_id = match.group("id")
-    if not STREAM_ID_RE.match(stream_id):
+    if not STREAM_ID_RE.fullmatch(stream_id):
         raise InvalidPath(f"stream id {stream_id!r} must match [A-Za-z0-9_-]{{1,64}}")
     return stream_id
 

@@ -132,7 +132,7 @@ def create_app(service: OrchestratorService) -> FastAPI:
 
     async def hook(kind: Literal["ready", "not-ready"], request: Request) -> JSONResponse:
         header = request.headers.get("x-correlation-id", "")
-        correlation_id = header if _CORRELATION_ID.match(header) else uuid.uuid4().hex
+        correlation_id = header if _CORRELATION_ID.fullmatch(header) else uuid.uuid4().hex
         with log_context(correlationId=correlation_id):
             response = await _hook(kind, request, correlation_id)
         if response.status_code >= 400:

@@ -36,11 +36,11 @@ _IGNORED = {"user", "pass", "jwt", "token", "key"}
 
 def _check_value(param: str, value: str) -> str | None:
     """Extra rules the settings class does not enforce (free-text fields); returns a problem or None."""
-    if param == "lang" and not _LANG.match(value):
+    if param == "lang" and not _LANG.fullmatch(value):
         return "expected an ISO 639 language code such as es, fr or pt-BR"
-    if param == "src" and value != "auto" and not _LANG.match(value):
+    if param == "src" and value != "auto" and not _LANG.fullmatch(value):
         return "expected an ISO 639 language code or auto"
-    if param == "voice" and not _VOICE.match(value):
+    if param == "voice" and not _VOICE.fullmatch(value):
         return "expected a voice name of letters, digits, '_', '.' or '-' (1-64 characters)"
     return None
 
@@ -82,7 +82,7 @@ def parse_stream_query(query: str, base_env: Mapping[str, str] | None = None) ->
         if key in _IGNORED:
             continue
         if key not in QUERY_PARAMS:
-            shown = key if re.match(r"^[a-z0-9_-]{1,32}$", key) else "(unprintable)"
+            shown = key if re.fullmatch(r"[a-z0-9_-]{1,32}", key) else "(unprintable)"
             warnings.append(f"unknown query parameter {shown!r} ignored (known: {', '.join(QUERY_PARAMS)})")
             continue
         if key in seen:

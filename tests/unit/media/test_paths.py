@@ -62,3 +62,9 @@ def test_stat_lists_every_published_path() -> None:
     from livedub.media.nginx import parse_stat_live
 
     assert parse_stat_live(STAT) == {"live/a/in", "live/a/out", "other/c/in"}
+
+
+@pytest.mark.parametrize("path", ["live/abc\n/in", "live/abc/in\n", "live/abc/in\n\n"])
+def test_a_trailing_newline_is_not_a_valid_stream_id(path: str) -> None:
+    with pytest.raises(InvalidPath):
+        stream_id_from_ingest_path(path)
