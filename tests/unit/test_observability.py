@@ -69,6 +69,8 @@ def test_console_format_is_readable() -> None:
     ("url", "expected"),
     [
         ("rtmp://a.rtmp.youtube.com/live2/KEY", "rtmp://a.rtmp.youtube.com/live2/***"),
+        ("rtmp://a.rtmp.youtube.com/live2/KEY/", "rtmp://a.rtmp.youtube.com/live2/***/"),
+        ("rtmp://a.rtmp.youtube.com//live2//KEY//", "rtmp://a.rtmp.youtube.com//live2//***//"),
         ("rtmps://user:pw@host:443/app/KEY?auth=x", "rtmps://***@host:443/app/***?***"),
         ("rtmp://127.0.0.1:1935/live/demo/in", "rtmp://127.0.0.1:1935/live/demo/in"),
         ("rtsp://mediamtx:8554/live/demo/out", "rtsp://mediamtx:8554/live/demo/out"),

@@ -26,8 +26,10 @@ def redact_url(url: str) -> str:
     path = parts.path
     segments = path.split("/")
     streaming = parts.scheme.lower() in ("rtmp", "rtmps", "srt")
-    if streaming and len(segments) > 2 and segments[-1] not in ("in", "out", ""):
-        segments[-1] = "***"
+    # the key is the last non-empty segment (a trailing slash must not hide it)
+    filled = [i for i, segment in enumerate(segments) if segment]
+    if streaming and len(filled) >= 2 and segments[filled[-1]] not in ("in", "out"):
+        segments[filled[-1]] = "***"
         path = "/".join(segments)
     query = "***" if parts.query else ""
     return urlunsplit((parts.scheme, netloc, path, query, ""))

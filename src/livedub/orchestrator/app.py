@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from fastapi import FastAPI, Path, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from livedub import __version__
 from livedub.media.paths import InvalidPath, stream_id_from_ingest_path
@@ -48,11 +48,17 @@ class HookEventBody(BaseModel):
     # the pattern is documented, not enforced by pydantic: the handler checks it and says what is wrong
     path: str = Field(..., max_length=512, description="Ingest path, `live/<streamId>/in` (MTX_PATH).",
                       json_schema_extra={"pattern": INGEST_PATH_PATTERN})
-    query: str = Field("", max_length=4096,
-                       description="Publisher's query string without `?` (MTX_QUERY): per-stream settings "
-                                   "(lang, src, voice, mode, fallback). Invalid ones are ignored with a warning.")
-    sourceType: str = Field("", max_length=256, description="MTX_SOURCE_TYPE, e.g. rtmpConn.")
-    sourceId: str = Field("", max_length=256, description="MTX_SOURCE_ID: the publisher connection's id.")
+    # no length limits on these: bad settings never break ingest (an over-long query is ignored with a
+    # warning, over-long ids are cut); the body as a whole is capped at MAX_EVENT_BYTES
+    query: str = Field("", description="Publisher's query string without `?` (MTX_QUERY): per-stream settings "
+                                       "(lang, src, voice, mode, fallback). Invalid ones are ignored with a warning.")
+    sourceType: str = Field("", description="MTX_SOURCE_TYPE, e.g. rtmpConn (cut to 256 characters).")
+    sourceId: str = Field("", description="MTX_SOURCE_ID: the publisher connection's id (cut to 256 characters).")
+
+    @field_validator("sourceType", "sourceId")
+    @classmethod
+    def _cut(cls, value: str) -> str:
+        return value[:256]
 
 
 class EventAccepted(BaseModel):
@@ -153,6 +159,8 @@ def create_app(service: OrchestratorService) -> FastAPI:
             data = json.loads(bytes(body).decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             return error(400, f"malformed JSON: {exc}", correlation_id)
+        except RecursionError:
+            return error(400, "malformed JSON: nested too deeply", correlation_id)
         if not isinstance(data, dict):
             return error(400, "expected a JSON object {path, query, sourceType, sourceId}", correlation_id)
         try:

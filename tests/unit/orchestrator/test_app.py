@@ -85,6 +85,7 @@ def test_bad_query_settings_fall_back_to_defaults(stack) -> None:  # type: ignor
         ('"live/abc/in"', 400, "expected a JSON object"),
         (b"\xff\xfe", 400, "malformed JSON"),
         ("{}" + " " * 70000, 413, "larger than 65536 bytes"),
+        ("[" * 20000 + "]" * 20000, 400, "nested too deeply"),
     ],
 )
 def test_invalid_events_get_a_clear_4xx(stack, body: str | bytes, status: int, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -95,6 +96,16 @@ def test_invalid_events_get_a_clear_4xx(stack, body: str | bytes, status: int, m
     assert message in response.json()["error"]
     assert response.json()["correlationId"]
     assert launcher.specs == [] and service.supervisor.records() == []
+
+
+def test_oversized_query_and_ids_never_block_ingest(stack) -> None:  # type: ignore[no-untyped-def]
+    client, launcher, _media, _service = stack()
+    body = {**EVENT, "query": "lang=fr&" + "x=1&" * 2000, "sourceId": "s" * 1000}
+    response = client.post("/v1/mediamtx/events/ready", json=body)
+    assert response.status_code == 202, response.text
+    assert any("ignored" in w for w in response.json()["settingsWarnings"])
+    assert wait_until(lambda: launcher.streams() == ["abc"], 5)
+    assert len(stream(client, "abc")["sourceId"]) == 256
 
 
 def test_at_capacity_is_429(stack) -> None:  # type: ignore[no-untyped-def]
