@@ -15,10 +15,14 @@ from typing import Any
 _PR_SET_PDEATHSIG = 1
 
 
+# resolved once here: the child must not dlopen between fork and exec (a forked copy of a
+# multithreaded process can deadlock on the loader lock)
+_LIBC = ctypes.CDLL("libc.so.6", use_errno=True) if sys.platform.startswith("linux") else None
+
+
 def _die_with_parent() -> None:  # runs in the child between fork and exec
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def spawn(argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
@@ -30,12 +34,24 @@ def terminate(proc: subprocess.Popen[Any], timeout: float) -> int | None:
     """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL. Returns the exit code."""
     if proc.poll() is not None:
         return proc.returncode
-    proc.send_signal(signal.SIGTERM)
+    _signal(proc, signal.SIGTERM)
     try:
         return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        _signal(proc, signal.SIGKILL)
         return proc.wait(timeout=5)
+
+
+def _signal(proc: subprocess.Popen[Any], sig: int) -> None:
+    """Signal the child's whole process group when it leads one (start_new_session=True), so a
+    wrapper command (``sh -c ...``) takes its children with it; otherwise the child alone."""
+    try:
+        if os.getpgid(proc.pid) == proc.pid:
+            os.killpg(proc.pid, sig)
+            return
+    except ProcessLookupError:
+        return
+    proc.send_signal(sig)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.05,
