@@ -5,15 +5,23 @@
 * ``mock``: a deterministic tone per fragment (``ToneSts``): shows the dub path end to end.
 * ``real``: the in-process speech-to-speech pipeline (separation -> ASR -> MT -> TTS -> fit ->
   remix) from ``livedub.sts``; it also serves the core's ``background-only`` fallback.
+
+Fault injection (``WORKER_STS_FAULT_LATENCY``, ``WORKER_STS_FAULT_FAILURE_RATE``) wraps whichever
+processor was built in the core's :class:`~livedub.core.mock_sts.FakeSts` on the real clock: for
+tests and operators' fire drills of the fallbacks and the breaker.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 
 from livedub.config.settings import PathSettings, StsMode, WorkerSettings
-from livedub.core.mock_sts import PassThroughSts, ToneSts
+from livedub.core.clock import MonotonicClock
+from livedub.core.mock_sts import FakeSts, PassThroughSts, ToneSts
 from livedub.core.processor import Separator, StsError, StsProcessor
+
+log = logging.getLogger(__name__)
 
 
 class ProcessorUnavailable(RuntimeError):
@@ -27,7 +35,28 @@ class DubEngine:
 
 
 def create_engine(worker: WorkerSettings, paths: PathSettings, warm_up: bool = False) -> DubEngine:
-    """Build what the core calls for ``worker.sts_mode``. Real models load here, once per process."""
+    """Build what the core calls for ``worker.sts_mode``, with the configured fault injection.
+
+    Real models load here, once per process (``warm_up`` runs every stage once). Raises
+    :class:`ProcessorUnavailable` when a model, package or tool is missing: a permanent problem.
+    """
+    return with_faults(_create_engine(worker, paths, warm_up), worker)
+
+
+def with_faults(engine: DubEngine, worker: WorkerSettings, seed: int = 0) -> DubEngine:
+    """``engine`` with ``WORKER_STS_FAULT_*`` applied to its processor (unchanged when both are 0)."""
+    latency_ns = round(worker.sts_fault_latency * 1e9)
+    if latency_ns == 0 and worker.sts_fault_failure_rate == 0:
+        return engine
+    log.warning("STS fault injection is on: every STS call waits %.3f s longer and %.0f%% of them fail",
+                worker.sts_fault_latency, worker.sts_fault_failure_rate * 100,
+                extra={"faultLatencyS": worker.sts_fault_latency, "faultFailureRate": worker.sts_fault_failure_rate})
+    faulty = FakeSts(MonotonicClock(), inner=engine.processor, latency_ns=latency_ns,
+                     failure_rate=worker.sts_fault_failure_rate, seed=seed)
+    return replace(engine, processor=faulty)
+
+
+def _create_engine(worker: WorkerSettings, paths: PathSettings, warm_up: bool) -> DubEngine:
     if worker.sts_mode == StsMode.bypass:
         return DubEngine(PassThroughSts())
     if worker.sts_mode == StsMode.mock:
@@ -44,4 +73,7 @@ def create_engine(worker: WorkerSettings, paths: PathSettings, warm_up: bool = F
         ) from None
     except StsError as exc:
         raise ProcessorUnavailable(str(exc)) from None
+    except OSError as exc:  # an unreadable or unwritable model directory: the operator must fix it
+        raise ProcessorUnavailable(f"cannot load the STS models: {exc}; check LIVEDUB_MODEL_DIR ({paths.model_dir})"
+                                   ) from None
     return DubEngine(pipeline, separator=pipeline)

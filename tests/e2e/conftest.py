@@ -111,3 +111,22 @@ def ffprobe_streams(url: str, timeout_s: float = FFPROBE_TIMEOUT_S) -> list[dict
     if result.returncode != 0:
         raise RuntimeError(f"ffprobe {url} failed ({result.returncode}): {result.stderr.strip()[-500:]}")
     return json.loads(result.stdout).get("streams", [])
+
+
+@pytest.fixture(scope="module")
+def media_server() -> Iterator[NginxMediaServer]:
+    """One nginx for a module (each test uses its own stream id); ``nginx_media`` is per test."""
+    server = NginxMediaServer(rtmp_port=free_port(), api_port=free_port())
+    server.start(None)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def marker_flv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The marker stream (tests/e2e/media_analysis.py), 8 s of H.264 + AAC in FLV."""
+    from tests.e2e.media_analysis import make_marker_flv
+
+    return make_marker_flv(tmp_path_factory.mktemp("media") / "marker.flv")

@@ -11,260 +11,47 @@ duration, the flash-to-beep offset equals the input's within 40 ms. Two more ffm
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 
 from livedub.media.nginx import NginxMediaServer
 from livedub.obs.metrics import free_port
-from livedub.proc.child import spawn, terminate, wait_until
-from tests.e2e.conftest import RW_TIMEOUT_US, requires_media
+from livedub.proc.child import terminate, wait_until
+from tests.e2e.conftest import requires_media
+from tests.e2e.media_analysis import (
+    DURATION_S,
+    FFMPEG_TIMEOUT_S,
+    FLASH_PERIOD_S,
+    FPS,
+    RATE,
+    SYNC_TOLERANCE_S,
+    audio_track,
+    beep_onsets,
+    flash_times,
+    flash_to_beep_offsets,
+    longest_quiet_gap_s,
+    make_marker_flv,
+    parse_luma,
+    video_frames,
+)
+from tests.e2e.worker_harness import (
+    WorkerProcess,
+    metric_value,
+    metrics_text,
+    publish,
+    record,
+    wait_exit,
+    wallclock_luma_probe,
+)
 
 pytestmark = [pytest.mark.e2e, *requires_media]
 
-RATE = 48_000
-FPS = 25
-SIZE = "320x240"
-DURATION_S = 8
-FLASH_PERIOD_S = 2.0
-BEEP_S = 0.1
-SYNC_TOLERANCE_S = 0.040
 DELAY = "500ms"
-FFMPEG_TIMEOUT_S = 60
-
-
-# -- the marker stream -----------------------------------------------------------------------------
-def make_marker_flv(path: Path, *, audio_codec: str = "aac", with_audio: bool = True,
-                    duration_s: float = DURATION_S) -> Path:
-    """H.264 + audio FLV: white frame + beep at t = 0, 2, 4, ... s; black + 300 Hz pilot otherwise."""
-    flash = f"lt(mod(t\\,{FLASH_PERIOD_S:g})\\,{1 / FPS:g})"
-    video = (f"color=black:s={SIZE}:r={FPS},"
-             f"drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='{flash}'")
-    beep = f"if(lt(mod(t\\,{FLASH_PERIOD_S:g})\\,{BEEP_S:g})\\,0.5*sin(2*PI*1000*t)\\,0)+0.05*sin(2*PI*300*t)"
-    audio = f"aevalsrc='{beep}|{beep}':s={RATE}"
-    argv = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", video]
-    if with_audio:
-        argv += ["-f", "lavfi", "-i", audio]
-    argv += ["-t", str(duration_s), "-c:v", "libx264", "-preset", "veryfast", "-g", str(2 * FPS),
-             "-pix_fmt", "yuv420p"]
-    if with_audio:
-        argv += ["-c:a", audio_codec, "-b:a", "128k"]
-    argv += ["-f", "flv", str(path)]
-    subprocess.run(argv, check=True, timeout=FFMPEG_TIMEOUT_S)
-    return path
-
-
-@pytest.fixture(scope="module")
-def marker_flv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_marker_flv(tmp_path_factory.mktemp("media") / "marker.flv")
-
-
-@pytest.fixture(scope="module")
-def media_server() -> Iterator[NginxMediaServer]:
-    """One nginx for the module (each test uses its own stream id); conftest's ``nginx_media`` is per test."""
-    server = NginxMediaServer(rtmp_port=free_port(), api_port=free_port())
-    server.start(None)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-# -- processes ------------------------------------------------------------------------------------
-class WorkerProcess:
-    """`livedub worker` as a real subprocess; its JSON log lines are read back from a file."""
-
-    def __init__(self, tmp: Path, stream_id: str, input_url: str, output_url: str, *extra: str) -> None:
-        self.log_path = tmp / f"worker-{stream_id}.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKER_", "LOG_"))}
-        env.update(LOG_FORMAT="json", LOG_LEVEL="INFO")
-        argv = [sys.executable, "-m", "livedub.cli.main", "worker", "--stream-id", stream_id,
-                "--input-url", input_url, "--output-url", output_url, "--metrics-port", str(free_port()), *extra]
-        with self.log_path.open("wb") as out:
-            self.proc = spawn(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
-
-    def lines(self) -> list[dict]:
-        records = []
-        for raw in self.log_path.read_text(errors="replace").splitlines():
-            try:
-                records.append(json.loads(raw))
-            except json.JSONDecodeError:
-                records.append({"msg": raw})
-        return records
-
-    def find(self, **fields: object) -> dict | None:
-        for record in self.lines():
-            if all(record.get(k) == v for k, v in fields.items()):
-                return record
-        return None
-
-    def wait_state(self, state: str, timeout: float) -> dict:
-        def died() -> str | None:
-            code = self.proc.poll()
-            return None if code is None else f"worker exited {code} before {state}:\n{self.log_text()}"
-
-        assert wait_until(lambda: self.find(state=state) is not None, timeout, abort=died), (
-            f"worker not {state} within {timeout}s:\n{self.log_text()}")
-        return self.find(state=state) or {}
-
-    def wait_exit(self, timeout: float) -> int:
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            terminate(self.proc, 5)
-            pytest.fail(f"worker still running after {timeout}s:\n{self.log_text()}")
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-    def stop(self) -> None:
-        terminate(self.proc, 5)
-
-
-def ffmpeg(*args: str, log: Path) -> subprocess.Popen[bytes]:
-    """A bounded ffmpeg child (killed by `timeout` if anything hangs)."""
-    with log.open("wb") as out:
-        return spawn(["timeout", str(FFMPEG_TIMEOUT_S), "ffmpeg", "-hide_banner", "-nostdin", "-v", "error", *args],
-                     stdout=out, stderr=subprocess.STDOUT)
-
-
-def publish(server: NginxMediaServer, stream_id: str, media: Path, tmp: Path) -> subprocess.Popen[bytes]:
-    return ffmpeg("-re", "-i", str(media), "-c", "copy", "-f", "flv", server.ingest(stream_id).ffmpeg_url,
-                  log=tmp / f"publish-{stream_id}.log")
-
-
-def record(url: str, path: Path) -> subprocess.Popen[bytes]:
-    return ffmpeg("-rw_timeout", RW_TIMEOUT_US, "-i", url, "-c", "copy", "-f", "flv", "-y", str(path),
-                  log=path.with_suffix(".log"))
-
-
-def wallclock_luma_probe(url: str, path: Path, epoch: int) -> subprocess.Popen[bytes]:
-    """Per-frame mean luma, each frame stamped with the wall clock (seconds since ``epoch``) of its arrival."""
-    # -copyts keeps the wall-clock stamps (ffmpeg would rebase each reader to its own start);
-    # setpts subtracts a common epoch so the printed times keep their millisecond digits
-    return ffmpeg("-rw_timeout", RW_TIMEOUT_US, "-use_wallclock_as_timestamps", "1", "-copyts", "-i", url,
-                  "-an", "-vf", f"setpts=PTS-{epoch}/TB,signalstats,metadata=print:key=lavfi.signalstats.YAVG:"
-                  f"file={path}", "-f", "null", "-", log=path.with_suffix(".log"))
-
-
-def wait_exit(proc: subprocess.Popen[bytes], timeout: float = FFMPEG_TIMEOUT_S) -> int:
-    try:
-        return proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        terminate(proc, 5)
-        raise
-
-
-# -- analysis -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Frame:
-    time: float
-    luma: float
-
-
-def parse_luma(text: str) -> list[Frame]:
-    frames: list[Frame] = []
-    current: float | None = None
-    for line in text.splitlines():
-        if line.startswith("frame:"):
-            current = float(line.split("pts_time:")[1].split()[0])
-        elif line.startswith("lavfi.signalstats.YAVG=") and current is not None:
-            frames.append(Frame(current, float(line.split("=", 1)[1])))
-            current = None
-    return frames
-
-
-def video_frames(path: Path, tmp: Path) -> list[Frame]:
-    out = tmp / f"{path.stem}-luma.txt"
-    # -copyts: container timestamps as they are (ffmpeg would otherwise shift them by the file's start)
-    subprocess.run(["ffmpeg", "-v", "error", "-copyts", "-i", str(path), "-an", "-vf",
-                    f"signalstats,metadata=print:key=lavfi.signalstats.YAVG:file={out}", "-f", "null", "-"],
-                   check=True, timeout=FFMPEG_TIMEOUT_S)
-    return parse_luma(out.read_text())
-
-
-def flash_times(frames: list[Frame]) -> list[float]:
-    """Times of frames that turn white (rising edges of mean luma)."""
-    ordered = sorted(frames, key=lambda f: f.time)
-    times, previous_white = [], False
-    for frame in ordered:
-        white = frame.luma > 128
-        if white and not previous_white:
-            times.append(frame.time)
-        previous_white = white
-    return times
-
-
-def audio_track(path: Path) -> tuple[float, np.ndarray]:
-    """(container time of the first audio sample, mono float samples at 48 kHz); gaps filled from timestamps."""
-    probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
-                            "stream=start_time", "-of", "csv=p=0", str(path)],
-                           check=True, capture_output=True, text=True, timeout=FFMPEG_TIMEOUT_S)
-    start = float(probe.stdout.strip())
-    pcm = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-vn", "-af", "aresample=async=1",
-                          "-ac", "1", "-ar", str(RATE), "-f", "s16le", "-"],
-                         check=True, capture_output=True, timeout=FFMPEG_TIMEOUT_S).stdout
-    return start, np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
-
-
-def envelope(samples: np.ndarray, window: int = RATE // 1000) -> np.ndarray:
-    """Peak amplitude per 1 ms block."""
-    usable = len(samples) // window * window
-    return np.abs(samples[:usable]).reshape(-1, window).max(axis=1)
-
-
-def beep_onsets(start: float, samples: np.ndarray) -> list[float]:
-    """Times where the 1 kHz beep (0.5 full scale) rises above the pilot tone (0.05)."""
-    env = envelope(samples)
-    loud = env > 0.25
-    onsets, last = [], -10.0
-    for index in np.flatnonzero(loud[1:] & ~loud[:-1]) + 1:
-        t = start + index / 1000.0
-        if t - last > FLASH_PERIOD_S / 2:
-            onsets.append(t)
-        last = t
-    if loud[0]:
-        onsets.insert(0, start)
-    return onsets
-
-
-def flash_to_beep_offsets(flashes: list[float], beeps: list[float]) -> list[float]:
-    offsets = []
-    for flash in flashes:
-        nearest = min(beeps, key=lambda b: abs(b - flash), default=None)
-        if nearest is not None and abs(nearest - flash) < FLASH_PERIOD_S / 4:
-            offsets.append(nearest - flash)
-    return offsets
-
-
-def longest_quiet_gap_s(samples: np.ndarray) -> float:
-    """Longest run of 1 ms blocks without the pilot tone (a dropout)."""
-    quiet = envelope(samples) < 0.02
-    longest = run = 0
-    for is_quiet in quiet:
-        run = run + 1 if is_quiet else 0
-        longest = max(longest, run)
-    return longest / 1000.0
-
-
-def metrics_text(url: str) -> str:
-    return httpx.get(url, timeout=2.0).text
-
-
-def metric_value(text: str, name: str) -> float | None:
-    for line in text.splitlines():
-        if line.startswith((name + " ", name + "{")):
-            return float(line.rsplit(" ", 1)[1])
-    return None
 
 
 # -- tests ----------------------------------------------------------------------------------------

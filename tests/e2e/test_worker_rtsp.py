@@ -20,30 +20,26 @@ from livedub.media.nginx import NginxMediaServer
 from livedub.obs.metrics import free_port
 from livedub.proc.child import terminate
 from tests.e2e.conftest import requires_media
-from tests.e2e.test_worker_bypass import (
+from tests.e2e.media_analysis import (
     DURATION_S,
     FPS,
     RATE,
     SYNC_TOLERANCE_S,
-    WorkerProcess,
     audio_track,
     beep_onsets,
     flash_times,
     flash_to_beep_offsets,
     longest_quiet_gap_s,
-    marker_flv,  # noqa: F401 (module fixture shared with the RTMP test)
-    media_server,  # noqa: F401
-    record,
     video_frames,
-    wait_exit,
 )
+from tests.e2e.worker_harness import WorkerProcess, record, wait_exit
 
 pytestmark = [pytest.mark.e2e, *requires_media]
 gi = pytest.importorskip("gi")
 
 
 @pytest.fixture
-def rtsp_url(marker_flv: Path) -> Iterator[str]:  # noqa: F811
+def rtsp_url(marker_flv: Path) -> Iterator[str]:
     """``rtsp://127.0.0.1:<free>/live/rtsp1/in`` playing the marker stream, one fresh pipeline per client."""
     from livedub.worker.gst import GLib
 
@@ -77,7 +73,7 @@ def rtsp_url(marker_flv: Path) -> Iterator[str]:  # noqa: F811
 
 
 def test_rtsp_input_comes_out_decodable_in_sync_and_exits_0(
-        media_server: NginxMediaServer, rtsp_url: str, tmp_path: Path) -> None:  # noqa: F811
+        media_server: NginxMediaServer, rtsp_url: str, tmp_path: Path) -> None:
     stream_id = "rtsp1"
     out_flv = tmp_path / "out.flv"
     recorder = record(media_server.output(stream_id).ffmpeg_url, out_flv)

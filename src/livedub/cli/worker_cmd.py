@@ -7,7 +7,7 @@ import sys
 import click
 
 from livedub.cli.common import fail, settings_or_exit, start_command
-from livedub.config.settings import StsMode, WorkerSettings
+from livedub.config.settings import PathSettings, StsMode, WorkerSettings
 
 
 def _check_urls(settings: WorkerSettings) -> None:
@@ -37,28 +37,28 @@ def _check_urls(settings: WorkerSettings) -> None:
 @click.option("--buffer-target", help="Constant delay added to audio and video, e.g. 500ms (WORKER_BUFFER_TARGET).")
 @click.option("--input-timeout", help="How long to wait for the input, e.g. 30s (WORKER_INPUT_TIMEOUT).")
 @click.option("--metrics-port", type=int, help="Prometheus port, 0 = any free port (WORKER_METRICS_PORT).")
-@click.option("--metrics-host", default="127.0.0.1", show_default=True,
-              help="Address the metrics endpoint binds (0.0.0.0 in containers).")
+@click.option("--metrics-host", default=None,
+              help="Address the metrics endpoint binds, 0.0.0.0 in containers (WORKER_METRICS_HOST).")
 @click.option("--run-id", default=None,
-              help="Stream session id for logs (runId). Without it lines carry none and the orchestrator's "
-                   "launcher adds its own.")
+              help="Stream session id for logs and the run bundle (WORKER_RUN_ID; generated when empty).")
 @click.option("--log-level", default=None, help="LOG_LEVEL override.")
 def worker_cmd(stream_id: str | None, input_url: str | None, output_url: str | None, sts_mode: str | None,
                buffer_target: str | None, input_timeout: str | None, metrics_port: int | None,
-               metrics_host: str, run_id: str | None, log_level: str | None) -> None:
+               metrics_host: str | None, run_id: str | None, log_level: str | None) -> None:
     """Run one stream worker: pull the input, pass audio through the audio path, push the output.
 
-    Video is copied (never re-encoded); audio is decoded to PCM, processed, re-encoded to AAC; both
-    leave with the same constant delay. Exits 0 at end of stream, 1 on a pipeline error, 2 on
-    invalid settings, 3 when the input does not appear in time, 4 when it is not H.264 + AAC,
-    5 when GStreamer is missing.
+    Video is copied (never re-encoded); audio is decoded to PCM, processed (bypass, mock or real
+    speech-to-speech), re-encoded to AAC; both leave with the same constant delay. Exits 0 at end of
+    stream, 1 on a pipeline error, 2 on invalid settings or a missing model, 3 when the input does
+    not appear in time, 4 when it is not H.264 + AAC, 5 when GStreamer is missing.
     """
     start_command("worker", {"level": log_level})
     settings = settings_or_exit(WorkerSettings, {
         "stream_id": stream_id, "input_url": input_url, "output_url": output_url, "sts_mode": sts_mode,
         "buffer_target": buffer_target, "input_timeout": input_timeout, "metrics_port": metrics_port,
+        "metrics_host": metrics_host, "run_id": run_id,
     })
     _check_urls(settings)
     from livedub.worker.run import run_worker
 
-    sys.exit(int(run_worker(settings, run_id=run_id, metrics_host=metrics_host)))
+    sys.exit(int(run_worker(settings, settings_or_exit(PathSettings))))

@@ -12,6 +12,7 @@ from livedub.config.durations import Duration
 from livedub.config.loader import SettingsBase
 
 STREAM_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+RUN_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,80}$"
 _HOST_PORT = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):(?P<port>\d{1,5})$")
 
 
@@ -156,6 +157,14 @@ class WorkerSettings(SettingsBase):
     buffer_target: Duration = Field(3.0, ge=0, le=60, description="Constant delay added to audio and video.")
     input_timeout: Duration = Field(30.0, gt=0, description="How long to wait for the input to appear.")
     metrics_port: int = _port("Prometheus port of the worker (0: any free port).", 0)
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address the worker's metrics endpoint binds (0.0.0.0 in containers)."
+    )
+    run_id: str = Field(
+        "",
+        description="Stream session id (runId in logs and the run bundle); set by the orchestrator's launcher, "
+        "generated when empty.",
+    )
     device: Device = Field(Device.auto, description="auto, cpu or cuda (falls back to cpu with a log line).")
     output_lead: Duration = Field(
         0.2, ge=0, le=5, description="Output audio is handed to the pipeline this long before it plays."
@@ -177,12 +186,25 @@ class WorkerSettings(SettingsBase):
         8, ge=1, le=512, description="Fragments waiting for or in STS above which the breaker opens."
     )
     breaker_cooldown: Duration = Field(10.0, gt=0, le=3600, description="Open breaker half-opens after this.")
+    sts_fault_latency: Duration = Field(
+        0.0, ge=0, le=600, description="Fault injection (tests, fire drills): extra latency added to every STS call."
+    )
+    sts_fault_failure_rate: float = Field(
+        0.0, ge=0, le=1, description="Fault injection (tests, fire drills): share of STS calls that fail (0..1)."
+    )
 
     @field_validator("stream_id")
     @classmethod
     def _stream_id(cls, value: str) -> str:
         if value and not re.fullmatch(STREAM_ID_PATTERN, value):
             raise ValueError("stream ids use only A-Z, a-z, 0-9, '_' and '-' (1-64 characters)")
+        return value
+
+    @field_validator("run_id")
+    @classmethod
+    def _run_id(cls, value: str) -> str:
+        if value and not re.fullmatch(RUN_ID_PATTERN, value):
+            raise ValueError("run ids use only A-Z, a-z, 0-9, '_', '.' and '-' (1-80 characters)")
         return value
 
     @field_validator("fragment_max_dur")

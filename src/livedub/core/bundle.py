@@ -22,11 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from livedub.config.settings import STREAM_ID_PATTERN
+from livedub.config.settings import RUN_ID_PATTERN, STREAM_ID_PATTERN
 from livedub.core.messages import SAMPLE_RATE, FragmentResult
 from livedub.obs.redact import redact_text
 
-RUN_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,80}$"
 _SECRET_KEY = re.compile(r"(url|uri|key|secret|token|password|passwd|credential)", re.IGNORECASE)
 MANIFEST = "manifest.json"
 
@@ -38,7 +37,7 @@ def new_run_id(now_s: float | None = None) -> str:
 
 
 def runs_dir(root: Path, stream_id: str) -> Path:
-    if not re.match(STREAM_ID_PATTERN, stream_id):
+    if not re.fullmatch(STREAM_ID_PATTERN, stream_id):
         raise ValueError(f"invalid stream id {stream_id!r}")
     return root / "streams" / stream_id / "runs"
 

@@ -47,6 +47,7 @@ class WorkerSpec:
             f"{prefix}STREAM_ID": self.stream_id,
             f"{prefix}INPUT_URL": self.input_url,
             f"{prefix}OUTPUT_URL": self.output_url,
+            f"{prefix}RUN_ID": self.run_id,  # worker logs and its run bundle carry the orchestrator's run id
         }
 
 

@@ -1,10 +1,12 @@
 """The seam where the worker's audio is processed: PCM in with input timestamps, PCM out with them.
 
-Every mode plugs in here: ``bypass`` returns its input unchanged; the streaming core (mock and real
-speech-to-speech) will fragment, dub and remix behind the same two calls. The worker calls
-:meth:`AudioPath.push` for every decoded chunk (about every 21 ms) and then :meth:`AudioPath.pull`
-for whatever is ready; at end of stream it calls :meth:`AudioPath.finish`. Chunks returned must
-be in order and keep the input timeline (``pts_ns``); the worker adds the constant delay.
+Every mode plugs in here: ``bypass`` returns its input unchanged; ``mock`` and ``real`` run the
+streaming core (``dub_path.py``), which fragments, dubs and remixes behind the same calls. The
+worker calls :meth:`AudioPath.push` for every decoded chunk (about every 21 ms) and then
+:meth:`AudioPath.pull` for whatever is ready; its audio pump also pulls at
+:meth:`AudioPath.next_pull_in_s`. At end of stream it calls :meth:`AudioPath.finish` and keeps
+pulling until :attr:`AudioPath.drained`; :meth:`AudioPath.close` at exit. Chunks returned must be
+in order and keep the input timeline (``pts_ns``); the worker adds the constant delay.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+from prometheus_client import CollectorRegistry
 
-from livedub.config.settings import StsMode, WorkerSettings
+from livedub.config.settings import PathSettings, StsMode, WorkerSettings
 
 SAMPLE_RATE = 48_000
 CHANNELS = 2
@@ -86,7 +89,7 @@ class OverlapTrimmer:
 
 
 class AudioPath(Protocol):
-    """What the worker needs from an audio processor. Implementations never block in ``push``."""
+    """What the worker needs from an audio processor. No method blocks for long (never on STS)."""
 
     def push(self, chunk: PcmChunk) -> None:
         """Take one decoded chunk (input timeline)."""
@@ -94,8 +97,18 @@ class AudioPath(Protocol):
     def pull(self) -> list[PcmChunk]:
         """Chunks ready for the output, in order; empty when none is ready yet."""
 
-    def finish(self) -> list[PcmChunk]:
-        """End of stream: everything still held, in order. No push follows."""
+    def next_pull_in_s(self) -> float | None:
+        """Seconds until :meth:`pull` may have more without a push (None: only after a push)."""
+
+    def finish(self) -> None:
+        """End of input: no push follows. Held audio keeps coming out of :meth:`pull`, on time."""
+
+    @property
+    def drained(self) -> bool:
+        """After :meth:`finish`: everything has been pulled."""
+
+    def close(self) -> None:
+        """The worker is exiting (drained or not): write summaries, release resources. Idempotent."""
 
 
 class BypassAudioPath:
@@ -111,22 +124,52 @@ class BypassAudioPath:
         ready, self._ready = self._ready, []
         return ready
 
-    def finish(self) -> list[PcmChunk]:
-        return self.pull()
+    def next_pull_in_s(self) -> float | None:
+        return None
+
+    def finish(self) -> None:
+        return None
+
+    @property
+    def drained(self) -> bool:
+        return not self._ready
+
+    def close(self) -> None:
+        return None
 
 
-class AudioPathNotBuilt(RuntimeError):
-    """The requested STS mode has no audio path in this version."""
+class AudioPathUnavailable(RuntimeError):
+    """The audio path cannot be built: a missing model or package, or settings the mode refuses.
+    Permanent (the worker exits 2); the message says what to fix."""
 
 
-# mode -> factory; the streaming core registers mock/real here when it lands (issues #7/#8)
-AUDIO_PATHS: dict[StsMode, Callable[[WorkerSettings], AudioPath]] = {
-    StsMode.bypass: lambda settings: BypassAudioPath(),
+@dataclass(frozen=True)
+class AudioPathContext:
+    """What a mode's factory gets: the settings, the worker's metrics registry and its run id."""
+
+    worker: WorkerSettings
+    paths: PathSettings
+    registry: CollectorRegistry
+    run_id: str
+
+
+def _dub_path(context: AudioPathContext) -> AudioPath:
+    from livedub.worker.dub_path import create_dub_path  # imports the core and, for real, the models
+
+    return create_dub_path(context)
+
+
+# mode -> factory
+AUDIO_PATHS: dict[StsMode, Callable[[AudioPathContext], AudioPath]] = {
+    StsMode.bypass: lambda context: BypassAudioPath(),
+    StsMode.mock: _dub_path,
+    StsMode.real: _dub_path,
 }
 
 
-def create_audio_path(settings: WorkerSettings) -> AudioPath:
-    factory = AUDIO_PATHS.get(settings.sts_mode)
+def create_audio_path(context: AudioPathContext) -> AudioPath:
+    """The audio path for ``WORKER_STS_MODE``; raises :class:`AudioPathUnavailable`."""
+    factory = AUDIO_PATHS.get(context.worker.sts_mode)
     if factory is None:
-        raise AudioPathNotBuilt(f"WORKER_STS_MODE={settings.sts_mode.value} is not built yet; use bypass")
-    return factory(settings)
+        raise AudioPathUnavailable(f"WORKER_STS_MODE={context.worker.sts_mode.value} has no audio path")
+    return factory(context)

@@ -11,6 +11,11 @@ States (each change is logged once and exported as ``worker_state``)::
 GStreamer calls :meth:`on_track`, :meth:`on_unsupported` and :meth:`on_sample` from its streaming
 threads; everything that changes the state runs on the GLib main loop (``GLib.idle_add``), so the
 state has one owner. Pipelines post to their buses, watched on the same loop.
+
+Audio leaves the audio path from two threads, always under one lock: the input's streaming thread
+(``pull`` after each ``push``) and the audio pump, which pulls at the times the path asks for
+(the dub path releases fragments on a schedule, not only when input arrives) and, after input EOS,
+until the path is drained. The pump never runs on the main loop: a push into a full output may block.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ INPUT_RETRY_INTERVAL_S = 1.0   # between attempts while the input is not there y
 TRACK_WAIT_S = 5.0             # after the first track, how long the second may take to appear
 DRAIN_MARGIN_S = 10.0          # after input EOS, the output gets delay + this to finish
 PENDING_LIMIT = 1024           # buffers per track held while the output starts (about 0.1 s in practice)
+PUMP_IDLE_S = 0.05             # the audio pump looks at least this often (the path may have nothing scheduled)
+PUMP_JOIN_S = 2.0              # at exit, how long to wait for the audio pump (a push blocked in a flushing appsrc)
 WARNING_REPEAT_S = 60.0        # the same bus warning is logged at most once a minute
 ANCHOR_SETTLE_NS = 150 * MS    # arrivals observed after the first video buffer before the anchor is fixed
 
@@ -122,6 +129,10 @@ class Worker:
         self._input_error_logged = False
         self._warnings_logged: dict[str, float] = {}
         self._audio_lock = threading.Lock()  # the audio path is not required to be thread-safe
+        self._pump: threading.Thread | None = None
+        self._pump_wake = threading.Event()   # set: the pump looks again now (input ended, stopping)
+        self._pump_stop = False
+        self._input_ended = False
         self._trimmer = OverlapTrimmer()
         self._video = _Feeder(Track.video, self._push_video, self._overflow)
         self._audio = _Feeder(Track.audio, self._push_audio, self._overflow)
@@ -176,9 +187,9 @@ class Worker:
             if chunk is None:
                 return
             self.audio_path.push(chunk)
-            ready = self.audio_path.pull()
-        for out in ready:
-            self._audio.offer(out)
+            # offered under the lock too: the pump pulls as well, and chunks must reach the output in order
+            for out in self.audio_path.pull():
+                self._audio.offer(out)
 
     # -- pushing into the output (streaming threads, feeder lock held) --------------------------
     def _push_video(self, item: _VideoItem) -> None:
@@ -350,6 +361,8 @@ class Worker:
         self._output_latency_ns = output.latency_ns() or 0
         self._video.open()
         self._audio.open()
+        self._pump = threading.Thread(target=self._pump_audio, name="audio-pump", daemon=True)
+        self._pump.start()
         self._set_state(State.running, outputUrl=redact_url(self.config.output_url),
                         delayMs=self.config.delay_ns // MS)
         GLib.timeout_add(1000, self._report_delay)
@@ -379,13 +392,41 @@ class Worker:
             self._finish(ExitCode.INPUT_UNAVAILABLE, "input ended before its audio and video tracks were known")
             return
         self._set_state(State.draining)
-        with self._audio_lock:
-            rest = self.audio_path.finish()
-        for chunk in rest:
-            self._audio.offer(chunk)
-        self._output.end_of_stream()
+        # the pump finishes the audio path and pulls it dry, each chunk at its due time, then ends
+        # the output (_end_output); the main loop never waits for it
+        self._input_ended = True
+        self._pump_wake.set()
         drain_s = self.config.delay_ns / NS + DRAIN_MARGIN_S
         GLib.timeout_add(int(drain_s * 1000), self._on_drain_deadline)
+
+    def _pump_audio(self) -> None:
+        """Audio pump thread: pull what the path has due, when it is due; at input EOS, until drained."""
+        finishing = False
+        while not self._pump_stop:
+            self._pump_wake.clear()  # before looking: a wake-up from now on ends the wait below at once
+            with self._audio_lock:
+                if self._input_ended and not finishing:
+                    finishing = True
+                    self.audio_path.finish()
+                for out in self.audio_path.pull():
+                    self._audio.offer(out)
+                drained = finishing and self.audio_path.drained
+                wait_s = self.audio_path.next_pull_in_s()
+            if drained:
+                GLib.idle_add(self._end_output)
+                return
+            self._pump_wake.wait(PUMP_IDLE_S if wait_s is None else min(wait_s, PUMP_IDLE_S))
+
+    def _end_output(self) -> bool:
+        if self.exit_code is None and self._output is not None:
+            self._output.end_of_stream()
+        return False
+
+    def _stop_pump(self) -> None:
+        self._pump_stop = True
+        self._pump_wake.set()
+        if self._pump is not None:
+            self._pump.join(PUMP_JOIN_S)
 
     def _on_drain_deadline(self) -> bool:
         if self.exit_code is None:
@@ -411,10 +452,11 @@ class Worker:
         return False
 
     def _teardown(self) -> None:
-        # output first: a streaming thread blocked in a full appsrc is released by its flush
+        # output first: a thread blocked in a full appsrc is released by its flush
         if self._output is not None:
             self._output.bus.remove_signal_watch()
             self._output.stop()
+        self._stop_pump()
         self._stop_input()
 
 

@@ -59,7 +59,7 @@ def test_worker_env_logs_and_graceful_stop(tmp_path: Path) -> None:
         assert await asyncio.to_thread(wait_until, lambda: (tmp_path / "cam-1.json").exists(), 10)
         env = json.loads((tmp_path / "cam-1.json").read_text())["env"]
         assert env == {"WORKER_STREAM_ID": "cam-1", "WORKER_INPUT_URL": SPEC.input_url,
-                       "WORKER_OUTPUT_URL": SPEC.output_url, "WORKER_TARGET_LANG": "de",
+                       "WORKER_OUTPUT_URL": SPEC.output_url, "WORKER_RUN_ID": "run-7", "WORKER_TARGET_LANG": "de",
                        "WORKER_STS_MODE": "mock"}  # the stream's setting wins over the inherited one
         await launcher.stop(handle)
         assert await asyncio.to_thread(exits.event.wait, 5)

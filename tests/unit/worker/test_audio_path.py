@@ -1,20 +1,41 @@
-"""The audio seam: PCM chunks keep their input timestamps; bypass is the identity; unbuilt modes say so."""
+"""The audio seam: PCM chunks keep their input timestamps; bypass is the identity; mock and real run
+the streaming core behind the same calls (pulled on time, drained after the input ends)."""
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
+from prometheus_client import CollectorRegistry
 
 from livedub.config import load_settings
-from livedub.config.settings import WorkerSettings
+from livedub.config.settings import PathSettings, WorkerSettings
+from livedub.core.messages import AudioFragment
+from livedub.core.mock_sts import ToneSts
+from livedub.core.processor import StsError
+from livedub.processors import DubEngine, with_faults
 from livedub.worker.audio_path import (
     AudioPath,
-    AudioPathNotBuilt,
+    AudioPathContext,
+    AudioPathUnavailable,
     BypassAudioPath,
     OverlapTrimmer,
     PcmChunk,
     create_audio_path,
 )
+from livedub.worker.dub_path import DubAudioPath
+from tests.unit.core.helpers import SECOND, make_rig, noise
+
+CHUNK_NS = 20_000_000  # 960 frames
+
+
+def context(tmp_path: Path, **env: str) -> AudioPathContext:
+    worker = load_settings(WorkerSettings, env={"WORKER_STREAM_ID": "seam", **env})
+    paths = load_settings(PathSettings, env={"LIVEDUB_DATA_DIR": str(tmp_path)})
+    return AudioPathContext(worker, paths, CollectorRegistry(), "run-1")
 
 
 def chunk(pts_ns: int, frames: int = 1024, value: int = 0) -> PcmChunk:
@@ -56,17 +77,102 @@ def test_bypass_returns_every_chunk_unchanged_and_in_order() -> None:
     assert path.pull() == []
     assert received == sent  # same objects: identity, timestamps untouched
     path.push(chunk(999))
-    assert [c.pts_ns for c in path.finish()] == [999]
+    path.finish()
+    assert not path.drained
+    assert [c.pts_ns for c in path.pull()] == [999]
+    assert path.drained and path.next_pull_in_s() is None
 
 
-def test_bypass_is_the_default_mode() -> None:
-    assert isinstance(create_audio_path(load_settings(WorkerSettings, env={})), BypassAudioPath)
+def test_bypass_is_the_default_mode(tmp_path: Path) -> None:
+    assert isinstance(create_audio_path(context(tmp_path)), BypassAudioPath)
 
 
-@pytest.mark.parametrize("mode", ["mock", "real"])
-def test_modes_without_an_audio_path_fail_clearly(mode: str) -> None:
-    with pytest.raises(AudioPathNotBuilt, match=f"WORKER_STS_MODE={mode} is not built yet"):
-        create_audio_path(load_settings(WorkerSettings, env={"WORKER_STS_MODE": mode}))
+def test_dub_path_hands_out_fragments_on_time_in_order_and_drains_after_finish() -> None:
+    rig = make_rig(ToneSts(), noise(2.5), delay_s=3.0, lead_s=0.2)  # fixed 1 s fragments
+    path: AudioPath = DubAudioPath(rig.core, rig.clock)
+    out: list[PcmChunk] = []
+    for index in range(125):  # 2.5 s of input, the clock following it as live input does
+        pts = index * CHUNK_NS
+        rig.clock.advance_to(pts + CHUNK_NS)
+        path.push(PcmChunk(pts, rig.audio[index * 960:(index + 1) * 960]))
+        out += path.pull()
+        for job in rig.executor.pending():
+            job.run()
+    assert out == []  # nothing is due before delay - lead
+    # fragment 0 (0-1 s) is due at 3 s - 0.2 s; without a push the path says when to pull
+    assert path.next_pull_in_s() == pytest.approx(0.3)
+    path.finish()  # the last 0.5 s becomes fragment 2
+    for job in rig.executor.pending():
+        job.run()
+    pulls = 0
+    while not path.drained:
+        wait = path.next_pull_in_s()
+        assert wait is not None, "a path holding audio must say when to pull"
+        rig.clock.advance(round(wait * SECOND))
+        out += path.pull()
+        pulls += 1
+    assert pulls == 3  # one pull per due fragment, none early
+    assert [c.pts_ns for c in out] == [0, SECOND, 2 * SECOND]
+    assert [c.frames for c in out] == [48_000, 48_000, 24_000]
+    tone = ToneSts()
+    for k, c in enumerate(out):  # the mock dub: fragment k is ToneSts' tone k, on the input timeline
+        spectrum = np.abs(np.fft.rfft(c.samples[:, 0].astype(np.float64)))
+        assert np.argmax(spectrum) * 48_000 / len(c.samples) == pytest.approx(tone.frequency(k), abs=2)
+    path.close()
+    path.close()  # idempotent
+
+
+def test_mock_mode_runs_the_core_with_its_metrics_on_the_worker_registry_and_a_run_bundle(tmp_path: Path) -> None:
+    ctx = context(tmp_path, WORKER_STS_MODE="mock")
+    path = create_audio_path(ctx)
+    assert isinstance(path, DubAudioPath)
+    names = {metric.name for metric in ctx.registry.collect()}
+    for name in ("worker_audio_fragments", "worker_fallback", "worker_inflight_fragments", "worker_sts_breaker_state",
+                 "worker_sts_rtt_ms", "worker_chunk_end_to_end_latency_ms"):
+        assert name in names, names
+    path.close()
+    manifest = json.loads((tmp_path / "streams/seam/runs/run-1/manifest.json").read_text())
+    assert manifest["runId"] == "run-1" and manifest["stsMode"] == "mock" and manifest["status"] == "finished"
+
+
+def test_a_delay_too_short_for_dubbing_is_refused_before_any_model_loads(tmp_path: Path) -> None:
+    with pytest.raises(AudioPathUnavailable, match="WORKER_BUFFER_TARGET must exceed"):
+        create_audio_path(context(tmp_path, WORKER_STS_MODE="real", WORKER_BUFFER_TARGET="1s"))
+
+
+def test_a_missing_model_package_is_a_clear_permanent_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from livedub.sts import registry
+
+    key = (registry.Stage.asr, "whisper-base")
+    missing = replace(registry._BY_KEY[key], modules=("livedub_no_such_model_package",))
+    monkeypatch.setitem(registry._BY_KEY, key, missing)
+    with pytest.raises(AudioPathUnavailable, match="livedub_no_such_model_package not installed.*fix:"):
+        create_audio_path(context(tmp_path, WORKER_STS_MODE="real"))
+
+
+def test_fault_injection_fails_every_call_at_rate_1() -> None:
+    worker = load_settings(WorkerSettings, env={"WORKER_STS_FAULT_FAILURE_RATE": "1"})
+    engine = with_faults(DubEngine(ToneSts()), worker)
+    one = AudioFragment("f", "s", 0, 0, SECOND, np.zeros((48_000, 2), np.int16))
+    with pytest.raises(StsError, match="injected failure"):
+        engine.processor.process(one)
+
+
+def test_fault_injection_adds_real_latency_and_passes_results_through() -> None:
+    worker = load_settings(WorkerSettings, env={"WORKER_STS_FAULT_LATENCY": "150ms"})
+    engine = with_faults(DubEngine(ToneSts()), worker)
+    one = AudioFragment("f", "s", 2, 0, SECOND, np.zeros((48_000, 2), np.int16))
+    started = time.monotonic()
+    dubbed = engine.processor.process(one)
+    assert time.monotonic() - started >= 0.15
+    assert dubbed.transcript == "<tone 660 Hz>"
+
+
+def test_no_fault_settings_leave_the_engine_alone() -> None:
+    engine = DubEngine(ToneSts())
+    assert with_faults(engine, load_settings(WorkerSettings, env={})) is engine
 
 
 def test_trimmer_passes_contiguous_audio_and_gaps_untouched() -> None:

@@ -52,7 +52,38 @@ def test_invalid_settings_exit_2(flag: str, value: str, message: str) -> None:
     assert message in result.output
 
 
-def test_an_sts_mode_without_audio_path_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
-    result = run(*GOOD, "--sts-mode", "mock")
+def test_an_invalid_run_id_exits_2() -> None:
+    result = run(*GOOD, "--run-id", "../etc")
     assert result.exit_code == 2
-    assert "WORKER_STS_MODE=mock is not built yet" in result.output
+    assert "run ids use only" in result.output
+
+
+def _needs_gstreamer() -> None:
+    from livedub.worker.gst import GstUnavailable, require_gst
+
+    try:
+        require_gst()
+    except GstUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+def test_dubbing_with_a_delay_shorter_than_a_fragment_exits_2_before_loading_models(tmp_path) -> None:
+    _needs_gstreamer()
+    result = CliRunner().invoke(cli, ["worker", *GOOD, "--sts-mode", "real", "--buffer-target", "1s"],
+                                env={"LIVEDUB_DATA_DIR": str(tmp_path)})
+    assert result.exit_code == 2, result.output
+    assert "WORKER_BUFFER_TARGET must exceed" in result.output
+
+
+def test_a_missing_model_exits_2_with_the_fix(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _needs_gstreamer()
+    from dataclasses import replace
+
+    from livedub.sts import registry
+
+    key = (registry.Stage.asr, "whisper-base")
+    monkeypatch.setitem(registry._BY_KEY, key, replace(registry._BY_KEY[key], modules=("livedub_no_such_model",)))
+    result = CliRunner().invoke(cli, ["worker", *GOOD, "--sts-mode", "real", "--buffer-target", "6s"],
+                                env={"LIVEDUB_DATA_DIR": str(tmp_path)})
+    assert result.exit_code == 2, result.output
+    assert "livedub_no_such_model not installed" in result.output and "install.sh --models" in result.output

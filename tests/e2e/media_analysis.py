@@ -1,0 +1,182 @@
+"""Media analysis for the end-to-end tests: the marker stream, and what a recording contains.
+
+The marker stream (``make_marker_flv``): a black picture with a white frame and a 1 kHz beep together
+every 2 s, over a quiet 300 Hz pilot tone, so audio dropouts, A/V offsets and delays are measurable.
+The analysis reads recordings with ffmpeg: per-frame luma (flash times), decoded audio with its
+container start time, beep onsets, quiet gaps, dominant frequencies and levels.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+RATE = 48_000
+FPS = 25
+SIZE = "320x240"
+DURATION_S = 8
+FLASH_PERIOD_S = 2.0
+BEEP_S = 0.1
+SYNC_TOLERANCE_S = 0.040
+FFMPEG_TIMEOUT_S = 60
+
+
+# -- the marker stream -----------------------------------------------------------------------------
+def make_marker_flv(path: Path, *, audio_codec: str = "aac", with_audio: bool = True,
+                    duration_s: float = DURATION_S) -> Path:
+    """H.264 + audio FLV: white frame + beep at t = 0, 2, 4, ... s; black + 300 Hz pilot otherwise."""
+    flash = f"lt(mod(t\\,{FLASH_PERIOD_S:g})\\,{1 / FPS:g})"
+    video = (f"color=black:s={SIZE}:r={FPS},"
+             f"drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='{flash}'")
+    beep = f"if(lt(mod(t\\,{FLASH_PERIOD_S:g})\\,{BEEP_S:g})\\,0.5*sin(2*PI*1000*t)\\,0)+0.05*sin(2*PI*300*t)"
+    audio = f"aevalsrc='{beep}|{beep}':s={RATE}"
+    argv = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", video]
+    if with_audio:
+        argv += ["-f", "lavfi", "-i", audio]
+    argv += ["-t", str(duration_s), "-c:v", "libx264", "-preset", "veryfast", "-g", str(2 * FPS),
+             "-pix_fmt", "yuv420p"]
+    if with_audio:
+        argv += ["-c:a", audio_codec, "-b:a", "128k"]
+    argv += ["-f", "flv", str(path)]
+    subprocess.run(argv, check=True, timeout=FFMPEG_TIMEOUT_S)
+    return path
+
+
+# -- analysis -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Frame:
+    time: float
+    luma: float
+
+
+def parse_luma(text: str) -> list[Frame]:
+    frames: list[Frame] = []
+    current: float | None = None
+    for line in text.splitlines():
+        if line.startswith("frame:"):
+            current = float(line.split("pts_time:")[1].split()[0])
+        elif line.startswith("lavfi.signalstats.YAVG=") and current is not None:
+            frames.append(Frame(current, float(line.split("=", 1)[1])))
+            current = None
+    return frames
+
+
+def video_frames(path: Path, tmp: Path) -> list[Frame]:
+    out = tmp / f"{path.stem}-luma.txt"
+    # -copyts: container timestamps as they are (ffmpeg would otherwise shift them by the file's start)
+    subprocess.run(["ffmpeg", "-v", "error", "-copyts", "-i", str(path), "-an", "-vf",
+                    f"signalstats,metadata=print:key=lavfi.signalstats.YAVG:file={out}", "-f", "null", "-"],
+                   check=True, timeout=FFMPEG_TIMEOUT_S)
+    return parse_luma(out.read_text())
+
+
+def flash_times(frames: list[Frame]) -> list[float]:
+    """Times of frames that turn white (rising edges of mean luma)."""
+    ordered = sorted(frames, key=lambda f: f.time)
+    times, previous_white = [], False
+    for frame in ordered:
+        white = frame.luma > 128
+        if white and not previous_white:
+            times.append(frame.time)
+        previous_white = white
+    return times
+
+
+def audio_track(path: Path) -> tuple[float, np.ndarray]:
+    """(container time of the first audio sample, mono float samples at 48 kHz); gaps filled from timestamps."""
+    probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
+                            "stream=start_time", "-of", "csv=p=0", str(path)],
+                           check=True, capture_output=True, text=True, timeout=FFMPEG_TIMEOUT_S)
+    start = float(probe.stdout.strip())
+    pcm = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-vn", "-af", "aresample=async=1",
+                          "-ac", "1", "-ar", str(RATE), "-f", "s16le", "-"],
+                         check=True, capture_output=True, timeout=FFMPEG_TIMEOUT_S).stdout
+    return start, np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+
+
+def envelope(samples: np.ndarray, window: int = RATE // 1000) -> np.ndarray:
+    """Peak amplitude per 1 ms block."""
+    usable = len(samples) // window * window
+    return np.abs(samples[:usable]).reshape(-1, window).max(axis=1)
+
+
+def beep_onsets(start: float, samples: np.ndarray) -> list[float]:
+    """Times where the 1 kHz beep (0.5 full scale) rises above the pilot tone (0.05)."""
+    env = envelope(samples)
+    loud = env > 0.25
+    onsets, last = [], -10.0
+    for index in np.flatnonzero(loud[1:] & ~loud[:-1]) + 1:
+        t = start + index / 1000.0
+        if t - last > FLASH_PERIOD_S / 2:
+            onsets.append(t)
+        last = t
+    if loud[0]:
+        onsets.insert(0, start)
+    return onsets
+
+
+def flash_to_beep_offsets(flashes: list[float], beeps: list[float]) -> list[float]:
+    offsets = []
+    for flash in flashes:
+        nearest = min(beeps, key=lambda b: abs(b - flash), default=None)
+        if nearest is not None and abs(nearest - flash) < FLASH_PERIOD_S / 4:
+            offsets.append(nearest - flash)
+    return offsets
+
+
+def longest_quiet_gap_s(samples: np.ndarray) -> float:
+    """Longest run of 1 ms blocks without the pilot tone (a dropout)."""
+    quiet = envelope(samples) < 0.02
+    longest = run = 0
+    for is_quiet in quiet:
+        run = run + 1 if is_quiet else 0
+        longest = max(longest, run)
+    return longest / 1000.0
+
+
+def dominant_frequency(samples: np.ndarray, start_s: float, end_s: float) -> float:
+    """The strongest frequency (Hz) of ``samples`` (48 kHz mono) between two times (seconds into it)."""
+    window = samples[max(0, round(start_s * RATE)):round(end_s * RATE)]
+    if len(window) < RATE // 50:
+        raise ValueError(f"window {start_s:.3f}-{end_s:.3f}s is too short or outside the audio")
+    spectrum = np.abs(np.fft.rfft(window * np.hanning(len(window))))
+    return float(np.argmax(spectrum) * RATE / len(window))
+
+
+def band_level(samples: np.ndarray, start_s: float, end_s: float, freq: float, width: float = 15.0) -> float:
+    """Share (0..1) of the energy between two times that lies within ``freq`` +- ``width`` Hz."""
+    window = samples[max(0, round(start_s * RATE)):round(end_s * RATE)]
+    power = np.abs(np.fft.rfft(window * np.hanning(len(window)))) ** 2
+    freqs = np.fft.rfftfreq(len(window), 1 / RATE)
+    total = float(power.sum())
+    return float(power[np.abs(freqs - freq) <= width].sum()) / total if total > 0 else 0.0
+
+
+def tone_onset(samples: np.ndarray, freq: float, around_s: float, search_s: float = 0.25,
+               step_s: float = 0.002, window_s: float = 0.02) -> float | None:
+    """Time (seconds into ``samples``) where a tone of ``freq`` starts near ``around_s``: the first
+    short window, scanning forward from ``around_s - search_s``, whose energy is mostly that tone."""
+    t = around_s - search_s
+    while t <= around_s + search_s:
+        if t >= 0 and band_level(samples, t, t + window_s, freq, width=60.0) > 0.6:
+            return t
+        t += step_s
+    return None
+
+
+def rms_db(samples: np.ndarray) -> float:
+    """RMS level in dBFS (-inf for digital silence)."""
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if len(samples) else 0.0
+    return 20 * np.log10(rms) if rms > 0 else float("-inf")
+
+
+def windows_rms_db(samples: np.ndarray, window_s: float = 0.05) -> np.ndarray:
+    """RMS level (dBFS) per window."""
+    size = round(window_s * RATE)
+    usable = len(samples) // size * size
+    blocks = samples[:usable].reshape(-1, size).astype(np.float64)
+    rms = np.sqrt(np.mean(blocks ** 2, axis=1))
+    return 20 * np.log10(np.maximum(rms, 1e-9))

@@ -1,0 +1,302 @@
+"""Milestones D and E: `livedub worker` dubbing live, end to end with real processes.
+
+nginx-rtmp on free ports, ffmpeg publishing to ``live/<id>/in``, the worker as a subprocess with
+``WORKER_STS_MODE=mock`` (Milestone D) or ``real`` (Milestone E), ffmpeg recording
+``live/<id>/out``; then the recording, the worker's metrics and its run bundle are checked.
+
+Milestone D uses the marker stream (tests/e2e/media_analysis.py): a white flash and a 1 kHz beep
+every 2 s over a 300 Hz pilot. With mock STS every fragment becomes ToneSts' tone (440/550/660/770 Hz
+by sequence), so where each fragment lands in the output is measurable to the millisecond: the tone
+boundary of fragment k is found by matching the exact waveform the mock produced, and compared with
+where its input went (the beep inside the fragment's captured input audio ties fragment timestamps to
+the video flashes).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import wave
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from livedub.core.mock_sts import ToneSts
+from livedub.media.nginx import NginxMediaServer
+from livedub.proc.child import terminate, wait_until
+from tests.e2e.conftest import requires_media
+from tests.e2e.media_analysis import (
+    FFMPEG_TIMEOUT_S,
+    FLASH_PERIOD_S,
+    FPS,
+    RATE,
+    SYNC_TOLERANCE_S,
+    Frame,
+    audio_track,
+    beep_onsets,
+    dominant_frequency,
+    envelope,
+    flash_times,
+    flash_to_beep_offsets,
+    longest_quiet_gap_s,
+    make_marker_flv,
+    parse_luma,
+    video_frames,
+)
+from tests.e2e.worker_harness import (
+    WorkerProcess,
+    metric_value,
+    metrics_text,
+    publish,
+    record,
+    run_bundle,
+    wait_exit,
+    wallclock_luma_probe,
+)
+
+pytestmark = [pytest.mark.e2e, *requires_media]
+
+MOCK_DELAY_S = 3.0
+MOCK_STREAM_S = 16  # about 10 fragments of 0.75-2 s
+FRAGMENT_TARGET_S = 1.5  # WORKER_FRAGMENT_TARGET_DUR default
+STATE_TIMEOUT_S = 30
+
+
+@pytest.fixture(scope="module")
+def long_marker_flv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_marker_flv(tmp_path_factory.mktemp("media") / "marker16.flv", duration_s=MOCK_STREAM_S)
+
+
+@dataclass
+class DubRun:
+    """One worker run over a published file, recorded."""
+
+    stream_id: str
+    run_id: str
+    worker: WorkerProcess
+    exit_code: int
+    recording: Path
+    metrics: str  # a /metrics snapshot taken while the stream ran
+    data_dir: Path
+    tmp: Path
+
+    def bundle(self) -> tuple[dict, list[dict]]:
+        return run_bundle(self.data_dir, self.stream_id, self.run_id)
+
+
+def dub_live(server: NginxMediaServer, stream_id: str, media: Path, tmp: Path, *, delay_s: float,
+             env: dict[str, str], ready_metric: str, ready_value: float = 1, wallclock: bool = False,
+             exit_timeout_s: float = 60) -> DubRun:
+    """Start a worker, record ``out``, publish ``media`` in real time, wait for the end of stream.
+
+    ``ready_metric`` (e.g. fragments dubbed) is polled until it reaches ``ready_value``; the metrics
+    are snapshotted then (the worker's endpoint goes away when it exits).
+    """
+    run_id = f"{stream_id}-run1"
+    data_dir = tmp / "data"
+    worker = WorkerProcess(tmp, stream_id, server.worker_input_url(stream_id), server.worker_output_url(stream_id),
+                           "--buffer-target", f"{delay_s:g}s", "--input-timeout", "30s",
+                           env={"LIVEDUB_DATA_DIR": str(data_dir), "WORKER_RUN_ID": run_id, **env})
+    publisher = None
+    readers = []
+    try:
+        worker.wait_state("waiting_input", timeout=STATE_TIMEOUT_S + 60)  # real mode loads its models first
+        recording = tmp / f"{stream_id}-out.flv"
+        readers.append(record(server.output(stream_id).ffmpeg_url, recording))
+        if wallclock:
+            epoch = int(time.time())
+            readers.append(wallclock_luma_probe(server.ingest(stream_id).ffmpeg_url, tmp / "in-wall.txt", epoch))
+            readers.append(wallclock_luma_probe(server.output(stream_id).ffmpeg_url, tmp / "out-wall.txt", epoch))
+        publisher = publish(server, stream_id, media, tmp)
+        worker.wait_state("running", timeout=STATE_TIMEOUT_S)
+        url = worker.metrics_url()
+        assert wait_until(lambda: (metric_value(metrics_text(url), ready_metric) or 0) >= ready_value,
+                          delay_s + 20), f"{ready_metric} never reached {ready_value}:\n{worker.log_text()}"
+        snapshot = metrics_text(url)
+        assert wait_exit(publisher) == 0, (tmp / f"publish-{stream_id}.log").read_text()
+        code = worker.wait_exit(timeout=exit_timeout_s)
+        for reader in readers:
+            wait_exit(reader)
+    finally:
+        worker.stop()
+        for proc in [publisher, *readers]:
+            if proc is not None:
+                terminate(proc, 5)
+    return DubRun(stream_id, run_id, worker, code, recording, snapshot, data_dir, tmp)
+
+
+def assert_video_intact(run: DubRun, source: Path) -> list[Frame]:
+    """Every frame of the recording decodes, none missing, the cadence unchanged; returns its frames."""
+    decode = subprocess_run(["ffmpeg", "-v", "error", "-i", str(run.recording), "-map", "0:v", "-f", "null", "-"])
+    assert decode.returncode == 0 and decode.stderr.strip() == "", decode.stderr
+    in_frames = video_frames(source, run.tmp)
+    out_frames = video_frames(run.recording, run.tmp)
+    assert len(out_frames) >= len(in_frames) - 1, (len(out_frames), len(in_frames))
+    steps = np.diff(sorted(f.time for f in out_frames))
+    assert steps.max() <= 1.5 / FPS, f"gap of {steps.max():.3f}s between output frames"
+    # video is the input's: the flashes keep their spacing exactly (timestamps are copied)
+    in_flashes, out_flashes = flash_times(in_frames), flash_times(out_frames)
+    assert len(out_flashes) == len(in_flashes), (in_flashes, out_flashes)
+    spacing_error = np.abs(np.diff(out_flashes) - np.diff(in_flashes))
+    assert spacing_error.max() <= 1.0 / FPS / 2, spacing_error
+    return out_frames
+
+
+def subprocess_run(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, check=False, capture_output=True, text=True, timeout=FFMPEG_TIMEOUT_S)
+
+
+def wallclock_delays(tmp: Path) -> list[float]:
+    """Per flash: when `out` showed it minus when `in` did, on the wall clock (seconds)."""
+    in_wall = flash_times(parse_luma((tmp / "in-wall.txt").read_text()))
+    out_wall = flash_times(parse_luma((tmp / "out-wall.txt").read_text()))
+    return [o - i for i in in_wall for o in out_wall if abs(o - i - MOCK_DELAY_S) < FLASH_PERIOD_S / 2]
+
+
+def read_wav(path: Path) -> np.ndarray:
+    with wave.open(str(path), "rb") as wav:
+        data = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").reshape(-1, wav.getnchannels())
+    return data[:, 0].astype(np.float32) / 32768.0
+
+
+def tone_boundary(audio: np.ndarray, start: float, expected: float, prev_hz: float, prev_samples: int,
+                  next_hz: float, search_s: float = 0.3, side_s: float = 0.04) -> float:
+    """Recording time where the mock's tone for one fragment replaces the previous one.
+
+    The mock's output is known sample for sample (a sine from phase 0 per fragment), so the template
+    is the previous fragment's last ``side_s`` and this fragment's first ``side_s``; the best match
+    by normalised cross-correlation within ``expected +- search_s`` is the boundary.
+    """
+    side = round(side_s * RATE)
+    n_prev = np.arange(prev_samples - side, prev_samples)
+    n_next = np.arange(side)
+    template = np.concatenate([np.sin(2 * np.pi * prev_hz * n_prev / RATE), np.sin(2 * np.pi * next_hz * n_next / RATE)])
+    centre = round((expected - start) * RATE)
+    lo, hi = max(side, centre - round(search_s * RATE)), centre + round(search_s * RATE)
+    best, best_score = None, -1.0
+    for boundary in range(lo, hi):
+        segment = audio[boundary - side:boundary + side]
+        if len(segment) < 2 * side:
+            break
+        score = float(np.dot(segment, template) / (np.linalg.norm(segment) * np.linalg.norm(template) + 1e-12))
+        if score > best_score:
+            best, best_score = boundary, score
+    assert best is not None and best_score > 0.8, f"no {prev_hz:g}->{next_hz:g} Hz boundary near {expected:.3f}s"
+    return start + best / RATE
+
+
+def beep_offset_in(fragment_audio: np.ndarray) -> float | None:
+    """Seconds from a fragment's first sample to the beep that starts inside it (None: no beep starts there)."""
+    loud = envelope(fragment_audio) > 0.25
+    rises = np.flatnonzero(loud[1:] & ~loud[:-1]) + 1
+    return float(rises[0]) / 1000.0 if len(rises) else None
+
+
+# -- Milestone D: mock STS ------------------------------------------------------------------------
+def test_mock_dub_replaces_audio_with_tones_on_schedule_video_intact_and_in_sync(
+        media_server: NginxMediaServer, long_marker_flv: Path, tmp_path: Path) -> None:
+    run = dub_live(media_server, "mockdub", long_marker_flv, tmp_path, delay_s=MOCK_DELAY_S,
+                   env={"WORKER_STS_MODE": "mock", "LIVEDUB_DEBUG_ARTIFACTS": "true"},
+                   ready_metric='worker_audio_fragments_total{status="dubbed"}', ready_value=3, wallclock=True)
+    assert run.exit_code == 0, run.worker.log_text()
+
+    # the core's metrics are on the worker's endpoint; the in-flight window stays bounded
+    for name in ("worker_audio_fragments_total", "worker_fallback_total", "worker_inflight_fragments",
+                 "worker_sts_breaker_state", "worker_sts_rtt_ms_bucket", "worker_chunk_end_to_end_latency_ms_bucket",
+                 "worker_gst_bus_errors_total", 'worker_state{worker_state="running"} 1.0'):
+        assert name in run.metrics, name
+    assert (metric_value(run.metrics, "worker_inflight_fragments") or 0) <= 3  # WORKER_MAX_INFLIGHT default
+    assert metric_value(run.metrics, "worker_sts_breaker_state") == 0
+
+    # the run bundle: the run id the worker was given, every fragment dubbed with the mock's tone
+    manifest, fragments = run.bundle()
+    assert manifest["runId"] == run.run_id and manifest["stsMode"] == "mock" and manifest["status"] == "finished"
+    assert all(r.get("runId") == run.run_id for r in run.worker.lines() if r.get("msg", "").startswith("worker"))
+    assert len(fragments) >= MOCK_STREAM_S / 2, len(fragments)
+    assert [f["status"] for f in fragments] == ["dubbed"] * len(fragments), [f["reason"] for f in fragments]
+    assert manifest["summary"]["dubbed"] == len(fragments) and manifest["summary"]["fallbacks"] == {}
+    tone = ToneSts()
+    for f in fragments:
+        assert f["transcript"] == f"<tone {tone.frequency(f['sequence']):g} Hz>"
+        assert 0.75e9 - 1e6 <= f["durationNs"] <= 2e9 + 1e6 or f is fragments[-1], f["durationNs"]
+    starts = [f["startPtsNs"] for f in fragments]
+    assert all(b - a == f["durationNs"] for a, b, f in zip(starts, starts[1:], fragments)), "fragments are contiguous"
+
+    # video: all frames, decodable, flashes as in the input; each flash leaves `delay` after it came in
+    out_frames = assert_video_intact(run, long_marker_flv)
+    delays = wallclock_delays(tmp_path)
+    assert len(delays) >= MOCK_STREAM_S / FLASH_PERIOD_S - 2, delays
+    steady = delays[1:]  # the first flash arrives in the start-up burst (docs/worker.md)
+    added_ms = [round((d - MOCK_DELAY_S) * 1000, 1) for d in steady]
+    assert all(abs(a - 20) <= SYNC_TOLERANCE_S * 1000 for a in added_ms), added_ms  # + 20 ms sink deadline
+
+    # audio: the mock's tone per fragment, on schedule, without holes
+    start, audio = audio_track(run.recording)
+    assert longest_quiet_gap_s(audio[RATE // 10:-RATE // 10]) < 0.03
+    out_flashes = flash_times(out_frames)
+    # tie the input timeline to the recording: a beep (= a flash, input A/V offset 0) inside fragment k
+    # is at its input pts + b; that flash is at recording time F, so fragment k starts at F - b
+    bundle_dir = run.data_dir / "streams" / run.stream_id / "runs" / run.run_id / "fragments"
+    anchors = []
+    for f in fragments[1:-1]:
+        b = beep_offset_in(read_wav(bundle_dir / f"{f['sequence']:06d}.in.wav"))
+        if b is not None and b > 0.05:
+            anchors.append((f, b))
+    assert len(anchors) >= 2, "fragments with a beep inside"
+    # one constant maps input pts to recording time: flash n <-> beep n. Which flash is which beep is
+    # settled roughly by the recording's audio start (the first fragment's output; flashes are 2 s apart)
+    rough = start - fragments[0]["startPtsNs"] / 1e9
+    mappings = []
+    for f, b in anchors:
+        beep_input_s = f["startPtsNs"] / 1e9 + b
+        mappings.append(min((x - beep_input_s for x in out_flashes), key=lambda m: abs(m - rough)))
+    assert max(mappings) - min(mappings) <= 0.5 / FPS, mappings  # every anchor agrees within the frame grid
+    to_recording = float(np.median(mappings))
+    errors_ms = []
+    for prev, f in pairwise(fragments):
+        expected = f["startPtsNs"] / 1e9 + to_recording
+        if expected > start + len(audio) / RATE - 0.2:
+            break
+        found = tone_boundary(audio, start, expected, tone.frequency(prev["sequence"]),
+                              round(prev["durationNs"] * RATE / 1e9), tone.frequency(f["sequence"]))
+        errors_ms.append(round((found - expected) * 1000, 1))
+        middle = found + f["durationNs"] / 2e9 - start
+        assert dominant_frequency(audio, middle - 0.2, middle + 0.2) == pytest.approx(tone.frequency(f["sequence"]), abs=5)
+    print("\nmock dub: tone boundary error vs input pts + delay (ms):", errors_ms, "flash delay - 3 s (ms):", added_ms)
+    assert len(errors_ms) >= len(fragments) - 3, errors_ms
+    assert all(abs(e) <= SYNC_TOLERANCE_S * 1000 for e in errors_ms), errors_ms
+
+
+@pytest.mark.parametrize(("fault", "reasons"), [
+    ({"WORKER_STS_FAULT_LATENCY": f"{5 * FRAGMENT_TARGET_S:g}s"}, {"timeout", "breaker-open", "no-time"}),
+    ({"WORKER_STS_FAULT_FAILURE_RATE": "1"}, {"sts-error", "breaker-open"}),
+], ids=["latency-5x-fragment", "failure-rate-1"])
+def test_mock_dub_under_sts_faults_plays_the_original_continuously(
+        media_server: NginxMediaServer, marker_flv: Path, tmp_path: Path, fault: dict[str, str],
+        reasons: set[str]) -> None:
+    stream_id = "fault" + next(iter(fault)).rsplit("_", 1)[-1].lower()
+    run = dub_live(media_server, stream_id, marker_flv, tmp_path, delay_s=MOCK_DELAY_S,
+                   env={"WORKER_STS_MODE": "mock", **fault},
+                   ready_metric='worker_audio_fragments_total{status="fallback"}', ready_value=2)
+    assert run.exit_code == 0, run.worker.log_text()
+    assert any(r.get("msg", "").startswith("STS fault injection is on") and r.get("level") == "warning"
+               for r in run.worker.lines()), run.worker.log_text()
+
+    fallbacks = sum(metric_value(run.metrics, f'worker_fallback_total{{reason="{r}"}}') or 0 for r in reasons)
+    assert fallbacks >= 2, run.metrics
+    manifest, fragments = run.bundle()
+    assert fragments and all(f["status"] == "fallback" and f["fallback"] == "pass-through" for f in fragments)
+    assert {f["reason"] for f in fragments} <= reasons, {f["reason"] for f in fragments}
+    assert manifest["summary"]["dubbed"] == 0
+
+    # the output plays on: the input's own audio (beeps over the pilot), no holes, still in sync
+    out_frames = assert_video_intact(run, marker_flv)
+    start, audio = audio_track(run.recording)
+    assert longest_quiet_gap_s(audio[RATE // 10:-RATE // 10]) < 0.03
+    offsets = flash_to_beep_offsets(flash_times(out_frames), beep_onsets(start, audio))
+    assert len(offsets) >= len(flash_times(out_frames)) - 1, offsets
+    assert all(abs(o) <= SYNC_TOLERANCE_S for o in offsets), offsets
+    assert dominant_frequency(audio, 0.5, 1.5) == pytest.approx(300, abs=5)  # the pilot, not a mock tone
