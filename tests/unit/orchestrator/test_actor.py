@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 
 from livedub.orchestrator.actor import ActorBusy, HookEvent, Reconcile, SupervisorActor, Tick
 from livedub.orchestrator.backoff import RestartPolicy
@@ -29,10 +30,23 @@ def make_actor(grace: float = 30.0, max_workers: int = 4) -> tuple[SupervisorAct
     return SupervisorActor(sup, launcher, FakeMedia(), clock=clock), launcher, clock
 
 
-async def settle() -> None:
-    """Let launcher tasks and their notifications run (they are all in-memory and immediate)."""
-    for _ in range(5):
-        await asyncio.sleep(0)
+async def until(predicate: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    """Wait until ``predicate()`` holds. Launcher tasks and the actor's notifications are in-memory, so
+    this takes a few event-loop turns; the (real-time) deadline only turns a hang into a clear failure."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() >= deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        await asyncio.sleep(0)  # one event-loop turn; the loop ends on the condition, not on a count
+
+
+def state_is(actor: SupervisorActor, stream_id: str, state: StreamState) -> Callable[[], bool]:
+    def check() -> bool:
+        rec = actor.supervisor.get(stream_id)
+        return rec is not None and rec.state == state
+
+    return check
 
 
 def ready(stream: str, source: str = "s1", lang: str = "es") -> HookEvent:
@@ -49,8 +63,7 @@ def test_grace_period_follows_the_injected_clock() -> None:
         actor.start()
         decision = await actor.submit(ready("a"))
         assert decision.admission == Admission.accepted
-        await actor.submit(Tick())
-        await settle()
+        await until(state_is(actor, "a", StreamState.running), "the worker of a runs")
         assert launcher.streams() == ["a"]
         spec = launcher.specs[0]
         assert spec.env()["WORKER_TARGET_LANG"] == "es"
@@ -59,14 +72,13 @@ def test_grace_period_follows_the_injected_clock() -> None:
 
         await actor.submit(not_ready("a"))
         clock.now += 29.0
-        await actor.submit(Tick())
-        await settle()
+        await actor.submit(Tick())  # answered once the actor has applied it (and ticked the supervisor)
+        assert actor.supervisor.get("a").state == StreamState.running  # grace not over: no stop decided
         assert launcher.streams() == ["a"]
         clock.now += 1.0
         await actor.submit(Tick())
-        await settle()
+        await until(state_is(actor, "a", StreamState.idle), "the worker of a stopped after the grace period")
         assert launcher.streams() == []
-        assert actor.supervisor.get("a").state == StreamState.idle
         await actor.close()
 
     asyncio.run(scenario())
@@ -77,18 +89,17 @@ def test_crash_backoff_and_degraded_with_fake_time() -> None:
         actor, launcher, clock = make_actor()
         actor.start()
         await actor.submit(ready("a"))
-        await settle()
+        await until(state_is(actor, "a", StreamState.running), "the worker of a runs")
         for _ in range(2):  # two crashes allowed in the window
             launcher.crash("a")
-            await settle()
+            await until(state_is(actor, "a", StreamState.backoff), "a is in backoff after its crash")
             rec = actor.supervisor.get("a")
-            assert rec.state == StreamState.backoff
             clock.now = rec.backoff_deadline
             await actor.submit(Tick())
-            await settle()
+            await until(state_is(actor, "a", StreamState.running), "a restarted after its backoff")
             assert launcher.streams() == ["a"]
         launcher.crash("a")
-        await settle()
+        await until(state_is(actor, "a", StreamState.degraded), "a is degraded after its third crash")
         rec = actor.supervisor.get("a")
         assert rec.state == StreamState.degraded and "crashed 3 times" in rec.degraded_reason
         assert launcher.violations == []
@@ -103,12 +114,12 @@ def test_failed_start_is_restarted() -> None:
         launcher.fail_starts = 1
         actor.start()
         await actor.submit(ready("a"))
-        await settle()
+        await until(state_is(actor, "a", StreamState.backoff), "a failed start put a in backoff")
         rec = actor.supervisor.get("a")
-        assert rec.state == StreamState.backoff and "fake start failure" in rec.last_error
+        assert "fake start failure" in rec.last_error
         clock.now = rec.backoff_deadline
         await actor.submit(Tick())
-        await settle()
+        await until(state_is(actor, "a", StreamState.running), "a restarted after its backoff")
         assert launcher.streams() == ["a"]
         await actor.close()
 
@@ -120,8 +131,7 @@ def test_reconcile_command_and_close_stops_everything() -> None:
         actor, launcher, clock = make_actor()
         actor.start()
         await actor.submit(Reconcile(frozenset({"x", "y"}), clock.now))
-        await settle()
-        assert launcher.streams() == ["x", "y"]
+        await until(lambda: launcher.streams() == ["x", "y"], "reconciliation started x and y")
         await actor.close()
         assert launcher.streams() == []
         try:
