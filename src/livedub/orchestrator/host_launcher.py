@@ -68,14 +68,24 @@ class HostLauncher:
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
         self._handles: dict[str, HostHandle] = {}  # run id -> handle not yet reported
+        # run ids whose start request is on its way: the host may already run them, but they have no
+        # handle yet, and the orphan sweep must not take them for an earlier orchestrator's runs
+        self._starting: set[str] = set()
         self._sweep: asyncio.Task[None] | None = None
 
     # -- the Launcher protocol ------------------------------------------------------------------
     async def start(self, spec: WorkerSpec, on_exit: ExitListener) -> HostHandle:
         body = StartRequest.from_spec(spec).model_dump()
-        # a start may first stop the stream's previous run on the host (SIGTERM ... SIGKILL)
-        response = await self._request("POST", "/v1/workers", json=body,
-                                       timeout=self._timeout(self.stop_timeout + REQUEST_TIMEOUT))
+        self._starting.add(spec.run_id)
+        try:
+            # a start may first stop the stream's previous run on the host (SIGTERM ... SIGKILL)
+            response = await self._request("POST", "/v1/workers", json=body,
+                                           timeout=self._timeout(self.stop_timeout + REQUEST_TIMEOUT))
+            return self._started(spec, on_exit, response)
+        finally:
+            self._starting.discard(spec.run_id)
+
+    def _started(self, spec: WorkerSpec, on_exit: ExitListener, response: httpx.Response) -> HostHandle:
         if response.status_code not in (200, 201):
             raise HostRefused(f"worker host refused to start the worker ({response.status_code}): "
                               f"{_error_text(response)}")
@@ -134,15 +144,17 @@ class HostLauncher:
             self._client = None
 
     # -- orphans of an earlier orchestrator ------------------------------------------------------
-    def start_sweep(self) -> None:
+    def start_sweep(self) -> asyncio.Task[None]:
         """In the background: stop workers on the host that belong to no run of this orchestrator.
 
         After an orchestrator restart the host still runs the old runs; streams that are live get
         a new run (which replaces the old one on the host) through reconciliation, the others would
         run on until their input ends. Only runs listed before the sweep are touched (by run id),
-        so a run started meanwhile is never stopped.
+        and never one of this orchestrator's: those with a handle, and those whose start request
+        is still in flight (the host lists them before their answer arrives here).
         """
         self._sweep = asyncio.create_task(self._sweep_orphans(), name="worker-host-sweep")
+        return self._sweep
 
     async def _sweep_orphans(self) -> None:
         try:
@@ -151,7 +163,9 @@ class HostLauncher:
         except (LaunchError, ValueError) as exc:
             log.warning("worker host: cannot list workers to stop orphans", extra={"error": str(exc)})
             return
-        orphans = [w for w in listing.workers if w.state != WorkerState.exited and w.runId not in self._handles]
+        # read after the listing arrived: a run listed there was started here before or is starting now
+        ours = self._handles.keys() | self._starting
+        orphans = [w for w in listing.workers if w.state != WorkerState.exited and w.runId not in ours]
         for worker in orphans:
             log.info("stopping a worker left by an earlier orchestrator",
                      extra={"streamId": worker.streamId, "runId": worker.runId})

@@ -160,3 +160,50 @@ def test_orchestrator_restart_orphans_are_stopped_on_the_host(serve, serve_host,
         serve(OrchestratorService(settings, FakeMedia(), worker_env={}))
         assert wait_until(lambda: client.get("/v1/workers/gone").json()["state"] == "exited", 15)
     assert not pid_alive(orphan_pid) and events(tmp_path) == ["start", "stop"]
+
+
+class HeldStartAnswers(httpx.AsyncBaseTransport):
+    """The real host over HTTP, except that the answer to a start (POST) is held until released: the
+    host already runs the worker, the orchestrator does not know it yet."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self.start_answered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        if request.method == "POST":
+            await response.aread()
+            self.start_answered.set()
+            await self.release.wait()
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def test_the_orphan_sweep_spares_a_run_whose_start_answer_is_in_flight(serve_host, tmp_path: Path) -> None:
+    """At orchestrator start the sweep and the first reconciliation run concurrently: a run of the new
+    orchestrator listed by the host before its start answer arrived is not an orphan."""
+    server = serve_host(standin_host(tmp_path))
+
+    async def scenario() -> tuple[str, int | None, Exits]:
+        transport = HeldStartAnswers()
+        launcher = HostLauncher(server.url, stop_timeout=2, transport=transport)
+        exits = Exits()
+        start = asyncio.create_task(launcher.start(SPEC, exits))
+        await asyncio.wait_for(transport.start_answered.wait(), 15)  # run-1 runs on the host
+        await asyncio.wait_for(launcher.start_sweep(), 15)  # lists run-1 before its handle exists
+        transport.release.set()
+        handle = await asyncio.wait_for(start, 15)
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            view = (await client.get("/v1/workers/cam1", params={"runId": "run-1"})).json()
+        await launcher.stop(handle)
+        await launcher.close()
+        return view["state"], handle.pid, exits
+
+    state, pid, exits = asyncio.run(scenario())
+    assert state == "running", "the sweep stopped a run of this orchestrator"
+    assert exits.items == [WorkerExit("cam1", "run-1", 0, None)]  # ended by our stop, reported once
+    assert pid is not None and not pid_alive(pid)
