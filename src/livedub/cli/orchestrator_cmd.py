@@ -10,7 +10,13 @@ from urllib.parse import urlsplit
 import click
 
 from livedub.cli.common import fail, settings_or_exit, start_command
-from livedub.config.settings import EgressSettings, Launcher, MediaSettings, OrchestratorSettings
+from livedub.config.settings import (
+    EgressSettings,
+    Launcher,
+    MediaSettings,
+    OrchestratorSettings,
+    PathSettings,
+)
 
 EXIT_RUNTIME = 1
 
@@ -34,6 +40,7 @@ def orchestrator_cmd(http_addr: str | None, grace_period: str | None, max_worker
         "worker_command": worker_command, "reconcile_interval": reconcile_interval})
     media_settings = settings_or_exit(MediaSettings)
     egress = settings_or_exit(EgressSettings)
+    paths = settings_or_exit(PathSettings)  # LIVEDUB_DATA_DIR: stream settings kept across restarts
 
     # imported here so `livedub --help` stays fast
     from livedub.orchestrator.launcher import parse_worker_command
@@ -54,7 +61,7 @@ def orchestrator_cmd(http_addr: str | None, grace_period: str | None, max_worker
         sock = bind_socket(settings.http_addr)
     except OSError as exc:
         fail(f"cannot listen on ORCH_HTTP_ADDR={settings.http_addr}: {exc.strerror or exc}", code=EXIT_RUNTIME)
-    service = OrchestratorService(settings, media_endpoint_from_settings(media_settings), egress=egress)
+    service = OrchestratorService(settings, media_endpoint_from_settings(media_settings), egress=egress, paths=paths)
     service.serve_forever(sock)
 
 

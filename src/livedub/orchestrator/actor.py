@@ -4,6 +4,11 @@ HTTP handlers, the reconciler and launcher callbacks never touch stream state: t
 commands here. External commands (hook events) go through a bounded queue (full: 503); internal
 ones (a worker started or exited) are never dropped. Launcher calls run as tasks chained per
 worker run, so a stop always follows its own start and the actor itself never blocks.
+
+With a ``store``, the actor also owns what is remembered across orchestrator restarts (each
+stream's settings and publisher, ``known_streams.py``): it hands a snapshot to the store whenever
+that changes, and reconciliation starts live streams it has no record of with the remembered
+settings (``restored``).
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from livedub.obs.logging import log_context
+from livedub.orchestrator.known_streams import StreamMemory, StreamStore
 from livedub.orchestrator.launcher import Launcher, WorkerExit, WorkerHandle, WorkerSpec
 from livedub.orchestrator.query import StreamSettings
-from livedub.orchestrator.state import WITH_PROCESS
+from livedub.orchestrator.state import WITH_PROCESS, KnownStream
 from livedub.orchestrator.supervisor import Admission, Decision, Effect, StartWorker, StopWorker, Supervisor
 
 log = logging.getLogger(__name__)
@@ -72,7 +78,8 @@ class UrlBuilder(Protocol):
 
 class SupervisorActor:
     def __init__(self, supervisor: Supervisor, launcher: Launcher, urls: UrlBuilder,
-                 clock: Clock = time.monotonic, queue_size: int = 1024) -> None:
+                 clock: Clock = time.monotonic, queue_size: int = 1024, restored: Iterable[KnownStream] = (),
+                 store: StreamStore | None = None) -> None:
         self.supervisor = supervisor
         self.launcher = launcher
         self.urls = urls
@@ -87,6 +94,8 @@ class SupervisorActor:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
+        self._memory = StreamMemory(restored)
+        self._store = store
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
@@ -120,6 +129,9 @@ class SupervisorActor:
         except asyncio.CancelledError:
             pass
         self._task = None
+        self._remember()
+        if self._store is not None:
+            await self._store.flush()
 
     def processes(self) -> list[str]:
         """Streams whose worker process may still exist."""
@@ -174,6 +186,7 @@ class SupervisorActor:
                 log.exception("supervisor tick failed")
             if self._internal or self._external:
                 continue
+            self._remember()
             deadline = self.supervisor.next_deadline()
             timeout = None if deadline is None else max(0.0, deadline - self.clock())
             try:
@@ -215,12 +228,25 @@ class SupervisorActor:
                 self._execute(decision.effects)
                 return decision
         if isinstance(command, Reconcile):
-            effects = self.supervisor.reconcile(command.live_ids, command.observed_at, now)
+            effects = self.supervisor.reconcile(command.live_ids, command.observed_at, now, self._memory.restored())
+            self._memory.reconciled(command.live_ids)
             self._execute(effects)
             return Decision(Admission.accepted, effects)
         if isinstance(command, Tick):
             return Decision(Admission.accepted)
         raise TypeError(f"unknown command {command!r}")
+
+    def _remember(self) -> None:
+        """Hand the store what is remembered across restarts, when it changed (no I/O here)."""
+        if self._store is None:
+            return
+        try:
+            snapshot = self._memory.snapshot(self.supervisor.records())
+            if snapshot is not None:
+                self._store.submit(snapshot)
+        except Exception:
+            # losing the remembered settings must not end the actor (and every stream's supervision)
+            log.exception("cannot take a snapshot of the stream settings")
 
     # -- effects ---------------------------------------------------------------------------------
     def _execute(self, effects: Iterable[Effect]) -> None:

@@ -21,12 +21,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from livedub.config.settings import EgressSettings, OrchestratorSettings
+from livedub.config.settings import EgressSettings, OrchestratorSettings, PathSettings
 from livedub.config.settings import Launcher as LauncherKind
 from livedub.orchestrator.actor import Clock, SupervisorActor, UrlBuilder
 from livedub.orchestrator.app import create_app
 from livedub.orchestrator.backoff import RestartPolicy
 from livedub.orchestrator.host_launcher import HostLauncher
+from livedub.orchestrator.known_streams import StateWriter, StreamsFile, state_file_path
 from livedub.orchestrator.launcher import Launcher, ProcessLauncher, parse_worker_command, without_secrets
 from livedub.orchestrator.metrics import EventCounts, OrchestratorCollector, build_registry
 from livedub.orchestrator.reconcile import LiveSource, Reconciler
@@ -70,7 +71,7 @@ class OrchestratorService:
     def __init__(self, settings: OrchestratorSettings, media: MediaEndpoint, launcher: Launcher | None = None,
                  worker_env: Mapping[str, str] | None = None, clock: Clock = time.monotonic,
                  rng: random.Random | None = None, reconcile: bool = True,
-                 egress: EgressSettings | None = None) -> None:
+                 egress: EgressSettings | None = None, paths: PathSettings | None = None) -> None:
         self.settings = settings
         self.media = media
         # the environment workers inherit; per-stream query settings are validated on top of it
@@ -86,7 +87,14 @@ class OrchestratorService:
             self.launcher = EgressLauncher(self.worker_launcher, supervisor, _egress_source(media))
             forwarders = supervisor.active
         self.supervisor = Supervisor(policy_from_settings(settings), rng)
-        self.actor = SupervisorActor(self.supervisor, self.launcher, media, clock=clock)
+        # with a data directory, each stream's settings survive an orchestrator restart
+        self.state_file = StreamsFile(state_file_path(paths)) if paths is not None else None
+        restored = self.state_file.load(self.worker_env) if self.state_file is not None else []
+        if restored:
+            log.info("remembered stream settings loaded", extra={"streams": len(restored),
+                                                                 "path": str(self.state_file.path)})
+        self.actor = SupervisorActor(self.supervisor, self.launcher, media, clock=clock, restored=restored,
+                                     store=StateWriter(self.state_file.save) if self.state_file is not None else None)
         self.reconciler = Reconciler(self.actor, media, settings.reconcile_interval) if reconcile else None
         self.events = EventCounts()
         self.registry = build_registry(OrchestratorCollector(self.supervisor.records, self.events,

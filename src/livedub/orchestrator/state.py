@@ -95,3 +95,22 @@ class StreamRecord:
             "sourceId": self.source_id,
             "lastCorrelationId": self.last_correlation_id,
         }
+
+
+@dataclass(frozen=True)
+class KnownStream:
+    """What the orchestrator remembers of a stream across its own restarts (``known_streams.py``): the
+    settings its worker was last started with and its publisher."""
+
+    stream_id: str
+    settings: StreamSettings
+    source_id: str = ""
+    source_type: str = ""
+
+    @classmethod
+    def of(cls, rec: StreamRecord) -> KnownStream:
+        return cls(rec.stream_id, rec.settings, rec.source_id, rec.source_type)
+
+    def to_json(self) -> dict[str, Any]:
+        # the query-parameter form: loading it again runs it through the same validation as a hook event
+        return {"settings": self.settings.public(), "sourceId": self.source_id, "sourceType": self.source_type}

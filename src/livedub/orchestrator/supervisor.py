@@ -15,13 +15,13 @@ from __future__ import annotations
 import logging
 import random
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
 from livedub.orchestrator.backoff import RestartPolicy, degraded_reason
 from livedub.orchestrator.query import StreamSettings
-from livedub.orchestrator.state import OCCUPYING, StreamRecord, StreamState
+from livedub.orchestrator.state import OCCUPYING, KnownStream, StreamRecord, StreamState
 from livedub.worker.exit_codes import describe as describe_exit
 from livedub.worker.exit_codes import is_permanent
 
@@ -240,12 +240,15 @@ class Supervisor:
         self._forget_old(now)
         return tuple(effects)
 
-    def reconcile(self, live_ids: Iterable[str], observed_at: float, now: float) -> tuple[Effect, ...]:
+    def reconcile(self, live_ids: Iterable[str], observed_at: float, now: float,
+                  known: Mapping[str, KnownStream] | None = None) -> tuple[Effect, ...]:
         """Align with the media server's list of published ingest paths, taken at ``observed_at``.
 
         Streams with an event newer than the listing are left alone (the event is fresher). A live
-        stream without a worker starts (with its last known settings); a worker whose ingest is not
-        listed is treated like ``not-ready`` (grace period, then stop).
+        stream without a worker starts with its last known settings: its record's, or for a stream
+        this supervisor has no record of, those in ``known`` (remembered across an orchestrator
+        restart). A worker whose ingest is not listed is treated like ``not-ready`` (grace period,
+        then stop).
         """
         live = set(live_ids)
         effects: list[Effect] = []
@@ -260,7 +263,7 @@ class Supervisor:
                     log.warning("live stream without a worker, but no slot is free",
                                 extra={"streamId": stream_id, "maxWorkers": self.policy.max_workers})
                     continue
-                rec = rec or self._new_record(stream_id, now)
+                rec = rec or self._restored_record(stream_id, (known or {}).get(stream_id), now)
                 rec.live = True
                 rec.last_correlation_id = "reconcile"
                 log.info("reconcile: starting a worker for a live stream", extra={"streamId": stream_id})
@@ -300,6 +303,16 @@ class Supervisor:
     def _new_record(self, stream_id: str, now: float) -> StreamRecord:
         rec = StreamRecord(stream_id=stream_id, state_since=now)
         self._streams[stream_id] = rec
+        return rec
+
+    def _restored_record(self, stream_id: str, known: KnownStream | None, now: float) -> StreamRecord:
+        rec = self._new_record(stream_id, now)
+        if known is not None:
+            rec.settings = known.settings
+            rec.source_id = known.source_id
+            rec.source_type = known.source_type
+            log.info("reconcile: using the stream's remembered settings",
+                     extra={"streamId": stream_id, "settings": known.settings.public(), "sourceId": known.source_id})
         return rec
 
     def _set_state(self, rec: StreamRecord, state: StreamState, now: float) -> None:

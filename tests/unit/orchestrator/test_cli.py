@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -56,7 +57,8 @@ def test_address_in_use_exits_1() -> None:
 def test_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ORCH_", "MEDIA_", "WORKER_", "LOG_"))}
-    env.update({"MEDIA_BACKEND": "nginx", "MEDIA_API_PORT": str(free_port()), "ORCH_RECONCILE_INTERVAL": "1h"})
+    env.update({"MEDIA_BACKEND": "nginx", "MEDIA_API_PORT": str(free_port()), "ORCH_RECONCILE_INTERVAL": "1h",
+                "LIVEDUB_DATA_DIR": str(tmp_path / "data")})
     process = spawn([sys.executable, "-m", "livedub.cli.main", "orchestrator", "--http-addr", f"127.0.0.1:{port}",
                      "--worker-command", standin_command(tmp_path), "--grace-period", "1s"],
                     env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -70,12 +72,15 @@ def test_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
 
     try:
         assert wait_until(healthy, 30, abort=lambda: None if process.poll() is None else "exited early")
-        event = {"path": "live/cli/in", "query": "", "sourceType": "rtmpConn", "sourceId": "1"}
+        event = {"path": "live/cli/in", "query": "lang=fr", "sourceType": "rtmpConn", "sourceId": "1"}
         assert client.post("/v1/mediamtx/events/ready", json=event).status_code == 202
         assert wait_until(lambda: client.get("/v1/streams/cli").json()["state"] == "running", 20)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
         assert (tmp_path / "events.log").read_text().split()[::3] == ["start", "stop"]
+        # LIVEDUB_DATA_DIR holds the stream's settings for the next start (docs/orchestrator.md)
+        state = json.loads((tmp_path / "data" / "orchestrator" / "streams.json").read_text())
+        assert state["streams"]["cli"]["settings"] == {"lang": "fr"}
     finally:
         client.close()
         terminate(process, timeout=5)
