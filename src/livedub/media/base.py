@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -23,6 +25,22 @@ class HookTarget:
     @property
     def not_ready_url(self) -> str:
         return self.orchestrator_url.rstrip("/") + "/v1/mediamtx/events/not-ready"
+
+
+def host_addresses(host: str) -> set[str]:
+    """The IP addresses ``host`` (``MEDIA_HOST``) resolves to: what this machine's workers connect from
+    when they reach the media server through it. Empty when it does not resolve."""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        return set()
+    addresses = set()
+    for info in infos:
+        try:  # scoped IPv6 (fe80::1%eth0) cannot be written in an allowlist
+            addresses.add(str(ipaddress.ip_address(str(info[4][0]))))
+        except ValueError:
+            continue
+    return addresses
 
 
 class MediaServerError(RuntimeError):

@@ -5,8 +5,10 @@ Used by ``livedub up`` when a ``mediamtx`` binary is on PATH (``MEDIA_BACKEND=au
 ``deploy/mediamtx/mediamtx.yml`` (:data:`COMPOSE_PROFILE`; a test keeps the file in sync), so the
 native and container configurations cannot drift apart.
 
-Ingest paths ``live/<id>/in`` run the hook program on ready/not-ready; outputs ``live/<id>/out``
-are published by workers; every other path is refused. Workers pull ``rtsp://host:8554/live/<id>/in``
+Ingest paths ``live/<id>/in`` run the hook program on ready/not-ready and anyone may publish them;
+outputs ``live/<id>/out`` are published by workers, so only from :attr:`MediaMtxConfig.worker_ips`
+(this machine natively, the private networks of the compose network in containers); every other
+path is refused. Workers pull ``rtsp://host:8554/live/<id>/in``
 over TCP; people watch ``live/<id>/out`` over HLS (``http://host:8888/live/<id>/out/``) or WebRTC.
 """
 
@@ -21,7 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from livedub.config.settings import MediaSettings
-from livedub.media.base import HookTarget, MediaServer, MediaServerError
+from livedub.media.base import HookTarget, MediaServer, MediaServerError, host_addresses
 from livedub.media.mediamtx_api import MediaMtxApi
 from livedub.media.paths import ingest_path, output_path
 from livedub.proc.child import port_accepts, spawn, terminate, wait_until
@@ -47,6 +49,7 @@ class MediaMtxConfig:
     webrtc_port: int = 8889
     control_bind: str = "127.0.0.1"  # API, metrics, playback listen here ("" = every interface)
     control_ips: tuple[str, ...] = LOCAL_ONLY  # who may use the API and metrics
+    worker_ips: tuple[str, ...] = LOCAL_ONLY  # who may publish paths other than live/<id>/in (workers)
     record: bool = False
     record_path: str = "./recordings/%path/%Y-%m-%d_%H-%M-%S-%f"
     hook_ready: str = ""  # full runOnReady command line
@@ -58,6 +61,7 @@ class MediaMtxConfig:
 COMPOSE_PROFILE = MediaMtxConfig(
     control_bind="",
     control_ips=PRIVATE_NETWORKS,
+    worker_ips=PRIVATE_NETWORKS,  # the workers publish from the stream-worker container
     record_path="/recordings/%path/%Y-%m-%d_%H-%M-%S-%f",
     hook_ready="sh /hooks/hook.sh ready",
     hook_not_ready="sh /hooks/hook.sh not-ready",
@@ -76,7 +80,8 @@ def _bool(value: bool) -> str:
 
 def render_config(cfg: MediaMtxConfig) -> str:
     control = cfg.control_bind
-    ips = ", ".join(_yaml_str(ip) for ip in cfg.control_ips)
+    control_ips = ", ".join(_yaml_str(ip) for ip in cfg.control_ips)
+    worker_ips = ", ".join(_yaml_str(ip) for ip in cfg.worker_ips)
     hooks = ""
     if cfg.hook_ready:
         hooks = (f"    # MediaMTX passes MTX_PATH, MTX_QUERY, MTX_SOURCE_TYPE, MTX_SOURCE_ID to the hook.\n"
@@ -95,8 +100,10 @@ logDestinations: [stdout]
 readTimeout: 10s
 writeTimeout: 10s
 
-# Who may do what. Publishing and reading are open (put a firewall or MediaMTX auth in front for
-# the internet); the control API and metrics only answer the networks listed here.
+# Who may do what (MediaMTX allows a request when one entry matches its IP, action and path).
+# Anyone may publish an ingest path and read or play back any path (put a firewall or MediaMTX
+# auth in front for the internet); the control API, metrics and publishing any other path (the
+# workers' live/<id>/out) are for the networks listed in the last two entries only.
 authMethod: internal
 authInternalUsers:
   - user: any
@@ -104,14 +111,20 @@ authInternalUsers:
     ips: []
     permissions:
       - action: publish
+        path: {_yaml_str(INGEST_REGEX)}
       - action: read
       - action: playback
   - user: any
     pass:
-    ips: [{ips}]
+    ips: [{control_ips}]
     permissions:
       - action: api
       - action: metrics
+  - user: any
+    pass:
+    ips: [{worker_ips}]
+    permissions:
+      - action: publish
 
 # Control API (reconciliation reads /v3/paths/list), Prometheus metrics, recordings playback.
 api: true
@@ -148,7 +161,7 @@ pathDefaults:
 paths:
   # Ingest: live/<streamId>/in, streamId of [A-Za-z0-9_-]{{1,64}}. The hook tells the orchestrator.
   {_yaml_str(INGEST_REGEX)}:
-{hooks or empty}  # Dubbed output, published by the stream worker.
+{hooks or empty}  # Dubbed output, published by the stream worker (only from the worker networks above).
   {_yaml_str(OUTPUT_REGEX)}: {{}}
   # Any other path is refused (no entry matches it).
 """
@@ -174,7 +187,9 @@ class MediaMtxServer(MediaServer):
         config = MediaMtxConfig(
             rtmp_port=settings.rtmp_port, rtsp_port=settings.rtsp_port, api_port=settings.api_port,
             metrics_port=settings.metrics_port, playback_port=settings.playback_port, hls_port=settings.hls_port,
-            webrtc_port=settings.webrtc_port, record=settings.record, record_path=record_path)
+            webrtc_port=settings.webrtc_port, record=settings.record, record_path=record_path,
+            # workers reach the server through MEDIA_HOST: they publish from its address
+            worker_ips=LOCAL_ONLY + tuple(sorted(host_addresses(settings.host) - set(LOCAL_ONLY))))
         return cls(host=settings.host, config=config, binary=settings.mediamtx_binary)
 
     @staticmethod

@@ -2,23 +2,28 @@
 
 nginx-rtmp announces publishers with form-encoded ``on_publish``/``on_publish_done`` callbacks.
 :class:`HookBridge` turns them into exactly the JSON events the MediaMTX hook program sends, so
-the orchestrator cannot tell the backends apart.
+the orchestrator cannot tell the backends apart. It also decides who may publish (nginx-rtmp
+refuses a publisher whose ``on_publish`` is answered with a non-2xx status): anyone on an ingest
+path ``live/<id>/in``, other paths (the workers' ``live/<id>/out``) only from loopback or the
+address ``MEDIA_HOST`` resolves to (what this machine's workers connect from).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import shutil
 import tempfile
 import threading
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
 import httpx
 
-from livedub.media.base import HookTarget, MediaServer, MediaServerError
+from livedub.media.base import HookTarget, MediaServer, MediaServerError, host_addresses
 from livedub.media.paths import APPLICATION
 from livedub.proc.child import port_accepts, spawn, terminate, wait_until
 
@@ -91,18 +96,18 @@ def hook_payload(form: dict[str, str]) -> dict[str, str]:
 class HookBridge:
     """A loopback HTTP server nginx calls; forwards each ingest event to the orchestrator."""
 
-    def __init__(self, target: HookTarget, timeout: float = 2.0) -> None:
+    def __init__(self, target: HookTarget, timeout: float = 2.0, worker_addrs: Iterable[str] = ()) -> None:
         self.target = target
         self.timeout = timeout
+        # besides loopback, the addresses this machine's workers publish from (MEDIA_HOST's)
+        self.worker_addrs = frozenset(worker_addrs)
         bridge = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # http.server's naming
                 length = int(self.headers.get("Content-Length") or 0)
                 form = dict(parse_qsl(self.rfile.read(length).decode("utf-8", "replace"), keep_blank_values=True))
-                bridge.forward(self.path, form)
-                # always accept: bad settings or a busy orchestrator never break ingest
-                self.send_response(200)
+                self.send_response(bridge.handle(self.path, form))
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -124,10 +129,21 @@ class HookBridge:
         self._server.shutdown()
         self._server.server_close()
 
-    def forward(self, callback: str, form: dict[str, str]) -> None:
+    def handle(self, callback: str, form: dict[str, str]) -> int:
+        """One nginx-rtmp callback -> the HTTP status to answer (non-2xx on ``/publish`` refuses the publisher)."""
         payload = hook_payload(form)
-        if not payload["path"].endswith("/in"):
-            return  # our own outputs (live/<id>/out) fire the same callbacks
+        if payload["path"].endswith("/in"):
+            self.forward(callback, payload)
+            return 200  # always: bad settings or a busy orchestrator never break ingest
+        # our own outputs (live/<id>/out) fire the same callbacks; only local workers may publish them
+        addr = form.get("addr", "")
+        if callback.endswith("/publish") and not (_is_loopback(addr) or addr in self.worker_addrs):
+            log.warning("refused a publisher from another machine on a non-ingest path",
+                        extra={"path": payload["path"], "addr": addr[:64]})
+            return 403
+        return 200
+
+    def forward(self, callback: str, payload: dict[str, str]) -> None:
         url = self.target.ready_url if callback.endswith("/publish") else self.target.not_ready_url
         try:
             response = httpx.post(url, json=payload, timeout=self.timeout)
@@ -136,6 +152,15 @@ class HookBridge:
                             "status": response.status_code, "body": response.text[:200]})
         except httpx.HTTPError as exc:
             log.error("orchestrator unreachable for hook event", extra={"path": payload["path"], "error": str(exc)})
+
+
+def _is_loopback(addr: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(addr.strip("[]"))
+    except ValueError:
+        return False  # missing or not an address: not known to be local
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return ip.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 class NginxMediaServer(MediaServer):
@@ -176,7 +201,7 @@ class NginxMediaServer(MediaServer):
         for sub in ("logs", "tmp"):
             (self.prefix / sub).mkdir(parents=True, exist_ok=True)
         if hooks is not None:
-            self._bridge = HookBridge(hooks)
+            self._bridge = HookBridge(hooks, worker_addrs=host_addresses(self.host))
             self._bridge.start()
         conf = self.prefix / "nginx.conf"
         conf.write_text(self.config_text(self._bridge.url if self._bridge else None))

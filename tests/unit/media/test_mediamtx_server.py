@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -54,6 +56,7 @@ def test_native_config_from_settings_and_hook_wiring() -> None:
     conf = yaml.safe_load(server.config_text(HookTarget("http://127.0.0.1:8123")))
     assert conf["rtmpAddress"] == ":11935" and conf["apiAddress"] == "127.0.0.1:19997"
     assert conf["authInternalUsers"][1]["ips"] == ["127.0.0.1", "::1"]
+    assert conf["authInternalUsers"][2]["ips"] == ["127.0.0.1", "::1", "10.1.2.3"]  # workers via MEDIA_HOST
     assert conf["pathDefaults"]["record"] is True
     assert conf["pathDefaults"]["recordPath"] == "/data/rec/%path/%Y-%m-%d_%H-%M-%S-%f"
     ready = shlex.split(conf["paths"]["~^live/[A-Za-z0-9_-]{1,64}/in$"]["runOnReady"])
@@ -63,6 +66,57 @@ def test_native_config_from_settings_and_hook_wiring() -> None:
     assert server.watch_urls("cam")["hls"] == "http://10.1.2.3:18888/live/cam/out/"
     assert server.ingest("cam").ffmpeg_url == "rtmp://10.1.2.3:11935/live//cam/in"
     assert server.api_url == "http://10.1.2.3:19997"
+
+
+def allowed(conf: dict, action: str, path: str, ip: str) -> bool:
+    """MediaMTX's internal authentication for an anonymous client, as documented in its mediamtx.yml and
+    implemented in internal/auth/manager.go: the request passes when one entry's ``ips`` (empty: any)
+    contains the client and one of its permissions has the action and, for publish/read/playback, a
+    matching ``path`` (empty: any; ``~`` prefix: a regular expression, searched unanchored)."""
+    client = ipaddress.ip_address(ip)
+    for user in conf["authInternalUsers"]:
+        assert user["user"] == "any"
+        networks = [ipaddress.ip_network(net) for net in user["ips"]]
+        if networks and not any(client in net for net in networks):
+            continue
+        for perm in user["permissions"]:
+            if perm["action"] != action:
+                continue
+            want = perm.get("path") or ""
+            if action not in ("publish", "read", "playback") or not want:
+                return True
+            if want.startswith("~") and re.search(want[1:], path) or want == path:
+                return True
+    return False
+
+
+INTERNET, COMPOSE_NET, LAN = "203.0.113.7", "172.18.0.5", "192.168.1.20"
+
+
+@pytest.mark.parametrize(("action", "path", "ip", "compose", "native"), [
+    ("publish", "live/cam1/in", INTERNET, True, True),  # ingest: anyone, always
+    ("publish", "live/cam1/in", "2001:db8::7", True, True),
+    ("publish", "live/cam1/out", INTERNET, False, False),  # outputs: the workers only
+    ("publish", "live/cam1/out", "2001:db8::7", False, False),
+    ("publish", "live/cam1/out", COMPOSE_NET, True, False),  # the stream-worker container
+    ("publish", "live/cam1/out", "127.0.0.1", True, True),  # a native worker
+    ("publish", "live/cam1/out", "10.1.2.3", True, True),  # natively: MEDIA_HOST's address
+    ("publish", "live/cam1/out", LAN, True, False),
+    ("publish", "xlive/cam1/in/out", INTERNET, False, False),  # the ingest rule is anchored
+    ("publish", "live/cam1/inx", INTERNET, False, False),
+    ("read", "live/cam1/out", INTERNET, True, True),  # watching stays open
+    ("playback", "live/cam1/out", INTERNET, True, True),
+    ("api", "", INTERNET, False, False),
+    ("api", "", COMPOSE_NET, True, False),  # the orchestrator container's reconciliation
+    ("api", "", "127.0.0.1", True, True),
+    ("metrics", "", INTERNET, False, False),
+    ("metrics", "", "fd12::1", True, False),
+])
+def test_who_may_do_what(action: str, path: str, ip: str, compose: bool, native: bool) -> None:
+    settings = load_settings(MediaSettings, env={}, overrides={"backend": "mediamtx", "host": "10.1.2.3"})
+    native_conf = yaml.safe_load(MediaMtxServer.from_settings(settings).config_text(None))
+    assert allowed(yaml.safe_load(render_config(COMPOSE_PROFILE)), action, path, ip) is compose
+    assert allowed(native_conf, action, path, ip) is native
 
 
 def test_no_hooks_renders_an_empty_ingest_entry() -> None:

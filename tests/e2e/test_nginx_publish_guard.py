@@ -1,0 +1,50 @@
+"""Real nginx-rtmp + ffmpeg: publishing live/<id>/out is reserved to this machine's workers (the hook
+bridge answers 403 to ``on_publish``, nginx refuses the publisher), ingest is always accepted, even
+with the orchestrator down."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+
+import pytest
+
+from livedub.media.base import HookTarget
+from livedub.media.nginx import NginxMediaServer
+from livedub.obs.metrics import free_port
+
+from .conftest import requires_media
+
+pytestmark = requires_media
+
+
+def lan_address() -> str | None:
+    """This machine's non-loopback IPv4 address (a UDP "connect" sends nothing), or None."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: only picks the outgoing interface
+        except OSError:
+            return None
+        addr = probe.getsockname()[0]
+    return None if addr.startswith("127.") or addr == "0.0.0.0" else addr
+
+
+def publish_once(url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-f", "lavfi", "-i",
+         "testsrc2=size=160x120:rate=10", "-t", "1", "-c:v", "libx264", "-preset", "ultrafast", "-f", "flv", url],
+        check=False, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+
+
+def test_outputs_only_from_this_machine_ingest_from_anywhere(nginx_media: NginxMediaServer) -> None:
+    addr = lan_address()
+    if addr is None:
+        pytest.skip("no non-loopback address to publish from")
+    nginx_media.start(HookTarget(f"http://127.0.0.1:{free_port()}"))  # the orchestrator is down
+    port = nginx_media.rtmp_port
+    ours = publish_once(f"rtmp://127.0.0.1:{port}/live//cam/out")
+    assert ours.returncode == 0, ours.stderr  # a worker (MEDIA_HOST 127.0.0.1) publishes its output
+    theirs = publish_once(f"rtmp://{addr}:{port}/live//cam/out")
+    assert theirs.returncode != 0, "a publisher from another address took over live/cam/out"
+    ingest = publish_once(f"rtmp://{addr}:{port}/live//cam/in")
+    assert ingest.returncode == 0, ingest.stderr

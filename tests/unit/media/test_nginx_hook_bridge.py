@@ -1,0 +1,98 @@
+"""The nginx-rtmp hook bridge over HTTP, as nginx calls it (form-encoded ``on_publish``/``on_publish_done``):
+ingest is always accepted and forwarded, publishing anything else is reserved to this machine (the
+embedded backend's workers), since nginx-rtmp refuses a publisher whose ``on_publish`` gets a non-2xx."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from livedub.media.base import HookTarget
+from livedub.media.nginx import HookBridge
+
+
+class BusyOrchestrator:
+    """Records the events it gets and answers 429, like an orchestrator at ORCH_MAX_WORKERS."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict]] = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                recorder.events.append((self.path, json.loads(body)))
+                self.send_response(429)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, fmt: str, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[tuple[HookBridge, BusyOrchestrator]]:
+    # shared by the tests here: stopping an http.server takes up to half a second
+    orchestrator = BusyOrchestrator()
+    orchestrator.thread.start()
+    hook_bridge = HookBridge(HookTarget(orchestrator.url), worker_addrs={"192.0.2.10"})
+    hook_bridge.start()
+    yield hook_bridge, orchestrator
+    hook_bridge.stop()
+    orchestrator.server.shutdown()
+    orchestrator.server.server_close()
+
+
+@pytest.fixture
+def bridge(servers: tuple[HookBridge, BusyOrchestrator]) -> tuple[HookBridge, BusyOrchestrator]:
+    servers[1].events.clear()
+    return servers
+
+
+def nginx_calls(bridge: HookBridge, callback: str, name: str, addr: str) -> int:
+    form = {"call": callback.strip("/"), "addr": addr, "clientid": "7", "app": "live", "name": name, "type": "live"}
+    return httpx.post(bridge.url + callback, data=form, timeout=10).status_code
+
+
+@pytest.mark.parametrize(("callback", "name", "addr", "status"), [
+    ("/publish", "cam1/out", "203.0.113.7", 403),  # someone else's publisher on a worker's output
+    ("/publish", "cam1/out", "10.1.2.3", 403),  # embedded backend: workers run on this machine
+    ("/publish", "cam1/out", "", 403),  # no address: not known to be local
+    ("/publish", "cam1/other", "203.0.113.7", 403),
+    ("/publish", "cam1/out", "127.0.0.1", 200),  # our worker
+    ("/publish", "cam1/out", "::1", 200),
+    ("/publish", "cam1/out", "::ffff:127.0.0.1", 200),
+    ("/publish", "cam1/out", "192.0.2.10", 200),  # MEDIA_HOST's address: our worker too
+    ("/publish_done", "cam1/out", "203.0.113.7", 200),  # nothing to refuse when a publisher leaves
+])
+def test_only_local_publishers_may_publish_outside_ingest(bridge, callback: str, name: str, addr: str,
+                                                          status: int) -> None:  # type: ignore[no-untyped-def]
+    hook_bridge, orchestrator = bridge
+    assert nginx_calls(hook_bridge, callback, name, addr) == status
+    assert orchestrator.events == []  # outputs are never hook events
+
+
+@pytest.mark.parametrize("addr", ["203.0.113.7", "127.0.0.1", ""])
+def test_ingest_is_always_accepted_and_forwarded_even_when_the_orchestrator_refuses(bridge, addr: str) -> None:  # type: ignore[no-untyped-def]
+    hook_bridge, orchestrator = bridge
+    assert nginx_calls(hook_bridge, "/publish", "cam1/in?lang=es", addr) == 200
+    assert nginx_calls(hook_bridge, "/publish_done", "cam1/in", addr) == 200
+    assert orchestrator.events == [
+        ("/v1/mediamtx/events/ready", {"path": "live/cam1/in", "query": "lang=es", "sourceType": "rtmpConn",
+                                       "sourceId": "7"}),
+        ("/v1/mediamtx/events/not-ready", {"path": "live/cam1/in", "query": "", "sourceType": "rtmpConn",
+                                           "sourceId": "7"}),
+    ]
