@@ -83,6 +83,17 @@ class Scrubber:
         return redact_text(text)
 
 
+def destination_scrubber(url: str, stream_id: str = "") -> Scrubber:
+    """A :class:`Scrubber` for one stream's destination: the URL as configured and its key and
+    credentials once ``{streamId}`` is replaced (what that stream's forwarder sends to)."""
+    secrets = [url, url.replace(STREAM_ID_PLACEHOLDER, stream_id)]
+    try:
+        secrets.extend(parse_destination(url, stream_id).secrets())
+    except ValueError:
+        pass  # the forwarder refuses such a URL and says why; the URL itself is still scrubbed
+    return Scrubber(tuple(secrets))
+
+
 class ScrubFilter(logging.Filter):
     """A logging filter that scrubs the message and string fields of every record (defence in depth)."""
 

@@ -9,12 +9,18 @@ A forwarder's failures never touch the worker: its exits are handled here, by re
 exponential backoff and jitter (``EGRESS_RETRY_INITIAL``/``EGRESS_RETRY_MAX``), and are never
 reported to the actor. (``livedub forward`` retries the destination by itself; a process exit
 means something worse: a crash or a setting it refused.)
+
+Every line a forwarder prints is re-emitted through :class:`ScrubbingSink`: the forwarder scrubs
+its own log records, but not what bypasses logging (a Python traceback, a GLib critical on
+stderr), and URL redaction alone misses a key quoted outside a URL.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import json
 import logging
 import random
 import shlex
@@ -23,18 +29,22 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from livedub.config.settings import EgressSettings
+from livedub.egress.destination import Scrubber, destination_scrubber
 from livedub.orchestrator.backoff import RestartPolicy
 from livedub.orchestrator.launcher import (
     ExitListener,
     Launcher,
     LaunchError,
+    LogSink,
     ProcessHandle,
     ProcessLauncher,
     WorkerExit,
     WorkerHandle,
     WorkerSpec,
+    stdout_sink,
 )
 
 log = logging.getLogger(__name__)
@@ -207,12 +217,51 @@ class EgressLauncher:
         await self.workers.close()
 
 
+class ScrubbingSink:
+    """Forwarder output -> the orchestrator's output (``stdout_sink``), with the destination's key,
+    credentials and URL removed from every line first: from free text, and from every string of a JSON
+    log line (where the key may be escaped). Called from the launcher's reader threads."""
+
+    def __init__(self, destination_url: str, inner: LogSink = stdout_sink) -> None:
+        self._url = destination_url
+        self._inner = inner
+
+    def __call__(self, spec: WorkerSpec, line: str) -> None:
+        self._inner(spec, scrub_line(line, _stream_scrubber(self._url, spec.stream_id)))
+
+
+@functools.lru_cache(maxsize=256)  # thread-safe; one entry per stream id ({streamId} in the URL)
+def _stream_scrubber(url: str, stream_id: str) -> Scrubber:
+    return destination_scrubber(url, stream_id)
+
+
+def scrub_line(line: str, scrub: Scrubber) -> str:
+    text = line.rstrip("\r\n")
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return scrub(text)
+    if not isinstance(record, dict):
+        return scrub(text)
+    return json.dumps(_scrub_json(record, scrub), ensure_ascii=False)
+
+
+def _scrub_json(value: Any, scrub: Scrubber) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, list):
+        return [_scrub_json(item, scrub) for item in value]
+    if isinstance(value, dict):
+        return {scrub(str(key)): _scrub_json(item, scrub) for key, item in value.items()}
+    return value
+
+
 def forwarder_supervisor(settings: EgressSettings, command: list[str], stop_timeout: float,
                          base_env: Mapping[str, str], rng: random.Random | None = None) -> ForwarderSupervisor:
     env = dict(base_env)
     if settings.url is not None:  # the destination as configured here (flags, tests), not only as inherited
         env[f"{EgressSettings.env_prefix}URL"] = settings.url.get_secret_value()
     launcher = ProcessLauncher(command, stop_timeout=stop_timeout, base_env=env, env_builder=forwarder_env,
-                               kind="forwarder")
+                               kind="forwarder", sink=ScrubbingSink(env.get(f"{EgressSettings.env_prefix}URL", "")))
     retry = RestartPolicy(initial=settings.retry_initial, maximum=settings.retry_max)
     return ForwarderSupervisor(launcher, retry, rng)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import shlex
 import sys
 from pathlib import Path
@@ -15,6 +16,8 @@ import pytest
 
 from livedub.config import load_settings
 from livedub.config.settings import EgressSettings
+from livedub.egress.destination import destination_scrubber
+from livedub.egress.supervisor import scrub_line
 from livedub.orchestrator.launcher import ProcessLauncher
 from livedub.orchestrator.service import OrchestratorService, worker_launcher
 from livedub.proc.child import pid_alive, wait_until
@@ -100,6 +103,25 @@ def test_a_crashing_forwarder_is_restarted_and_never_touches_the_worker(stack, t
     assert all(a != b for a, b in itertools.pairwise(events)), events
 
 
+def test_no_forwarder_output_carries_the_key(stack, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                             capfd: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    """Whatever a forwarder prints (its JSON logs, a traceback or a GLib critical on stderr) reaches the
+    orchestrator's output with the stream key replaced, also where no URL surrounds it."""
+    key = SECRET.rsplit("/", 1)[-1]
+    with caplog.at_level(logging.INFO, logger="livedub.orchestrator.launcher"):
+        client, _workers, _service = stack("--leak")
+        assert client.post("/v1/mediamtx/events/ready", json=EVENT).status_code == 202
+        assert wait_until(lambda: any(r.getMessage() == "leaked" for r in caplog.records), 10)
+    forwarded = [r.getMessage() for r in caplog.records if getattr(r, "source", "") == "worker"]
+    assert any("ValueError: bad key '***'" in m for m in forwarded), forwarded
+    assert any("GLib-CRITICAL **: stream '***' failed" in m for m in forwarded), forwarded
+    assert all(key not in m for m in forwarded)
+    out = capfd.readouterr().out
+    json_lines = [json.loads(line) for line in out.splitlines() if "rtmp2sink" in line]
+    assert [line["message"] for line in json_lines] == ["rtmp2sink refused stream ***"]
+    assert json_lines[0]["streamId"] == "cam1" and key not in out
+
+
 def test_workers_never_inherit_the_egress_key() -> None:
     launcher = worker_launcher(orch_settings(), {"PATH": "/usr/bin", "EGRESS_URL": SECRET, "WORKER_STS_MODE": "mock"})
     assert isinstance(launcher, ProcessLauncher)
@@ -114,3 +136,13 @@ def test_egress_disabled_starts_no_forwarder(serve, tmp_path: Path) -> None:  # 
     assert client.post("/v1/mediamtx/events/ready", json=EVENT).status_code == 202
     assert wait_until(lambda: workers.streams() == ["cam1"], 5)
     assert service.launcher is workers and lines(tmp_path) == []
+
+
+def test_each_line_is_scrubbed_with_its_streams_key() -> None:
+    scrub = destination_scrubber("rtmp://ingest:pw-secret@cdn.example.com/app/key-{streamId}", "cam7")
+    json_line = '{"message": "push to key-cam7 failed", "detail": [1, {"auth": "pw-secret"}]}\n'
+    assert json.loads(scrub_line(json_line, scrub)) == {"message": "push to *** failed",
+                                                        "detail": [1, {"auth": "***"}]}
+    assert scrub_line("rtmp2sink: key-cam7 rejected\n", scrub) == "rtmp2sink: *** rejected"
+    assert scrub_line("[1, 2]", scrub) == "[1, 2]"  # JSON but not a log record: free text
+    assert "key-cam8" in scrub_line("key-cam8", scrub)  # another stream's key is not this scrubber's
