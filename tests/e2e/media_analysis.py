@@ -137,6 +137,16 @@ def longest_quiet_gap_s(samples: np.ndarray) -> float:
     return longest / 1000.0
 
 
+def longest_silence_s(samples: np.ndarray, threshold: float = 0.001) -> float:
+    """Longest run of 1 ms blocks whose peak stays below ``threshold`` (-60 dBFS): a hole in the sound."""
+    silent = envelope(samples) < threshold
+    longest = run = 0
+    for is_silent in silent:
+        run = run + 1 if is_silent else 0
+        longest = max(longest, run)
+    return longest / 1000.0
+
+
 def dominant_frequency(samples: np.ndarray, start_s: float, end_s: float) -> float:
     """The strongest frequency (Hz) of ``samples`` (48 kHz mono) between two times (seconds into it)."""
     window = samples[max(0, round(start_s * RATE)):round(end_s * RATE)]
@@ -180,3 +190,70 @@ def windows_rms_db(samples: np.ndarray, window_s: float = 0.05) -> np.ndarray:
     blocks = samples[:usable].reshape(-1, size).astype(np.float64)
     rms = np.sqrt(np.mean(blocks ** 2, axis=1))
     return 20 * np.log10(np.maximum(rms, 1e-9))
+
+
+# -- real speech over music (Milestone E) -----------------------------------------------------------
+SPEECH_DIR = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
+MUSIC_DIR = Path("/usr/share/asterisk/moh")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    name: str  # asterisk-core-sounds-en-wav prompt
+    english: str  # what Allison says
+    spanish: str  # a human reference translation
+
+
+@dataclass(frozen=True)
+class SpeechClip:
+    path: Path
+    duration_s: float
+    speech_spans: tuple[tuple[float, float], ...]  # (start, end) file times of each prompt
+    prompts: tuple[Prompt, ...]
+
+    def music_only_spans(self, margin_s: float) -> list[tuple[float, float]]:
+        """Stretches without speech (lead-in, gaps, tail), ``margin_s`` away from any speech."""
+        edges = [0.0, *[t for span in self.speech_spans for t in span], self.duration_s]
+        spans = []
+        for start, end in zip(edges[::2], edges[1::2], strict=True):
+            lo, hi = start + (margin_s if start > 0 else 0.5), end - margin_s
+            if hi - lo >= 0.3:
+                spans.append((lo, hi))
+        return spans
+
+
+def make_speech_clip(path: Path, prompts: tuple[Prompt, ...], *, lead_in_s: float = 2.0, gap_s: float = 2.5,
+                     music: str = "manolo_camp-morning_coffee.wav", music_gain_db: float = -14.0) -> SpeechClip:
+    """Recorded English prompts with music-only gaps, over music at ``music_gain_db``, plus testsrc2
+    video (320x240@25) with a white frame every 2 s; H.264 + AAC 48 kHz stereo in FLV."""
+    durations = []
+    for prompt in prompts:
+        probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+                                str(SPEECH_DIR / f"{prompt.name}.wav")],
+                               check=True, capture_output=True, text=True, timeout=FFMPEG_TIMEOUT_S)
+        durations.append(float(probe.stdout.strip()))
+    spans, t = [], lead_in_s
+    for seconds in durations:
+        spans.append((t, t + seconds))
+        t += seconds + gap_s
+    total = t
+    inputs: list[str] = []
+    parts = []
+    for index, prompt in enumerate(prompts):
+        inputs += ["-i", str(SPEECH_DIR / f"{prompt.name}.wav")]
+        parts.append(f"[{index}:a]aresample=48000,apad=pad_dur={gap_s}[s{index}]")
+    n = len(prompts)
+    flash = f"lt(mod(t\\,{FLASH_PERIOD_S:g})\\,{1 / FPS:g})"
+    filters = ";".join(parts) + (
+        f";{''.join(f'[s{i}]' for i in range(n))}concat=n={n}:v=0:a=1,adelay={round(lead_in_s * 1000)}:all=1,"
+        "aformat=channel_layouts=mono[speech]"
+        f";[{n}:a]aresample=48000,volume={music_gain_db}dB,aformat=channel_layouts=mono[music]"
+        ";[speech][music]amix=inputs=2:duration=longest:normalize=0,pan=stereo|c0=c0|c1=c0[aout]"
+        f";[{n + 1}:v]drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='{flash}'[vout]")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *inputs, "-stream_loop", "-1", "-i", str(MUSIC_DIR / music),
+                    "-f", "lavfi", "-i", f"testsrc2=size={SIZE}:rate={FPS}",
+                    "-filter_complex", filters, "-map", "[vout]", "-map", "[aout]", "-t", f"{total:.3f}",
+                    "-c:v", "libx264", "-preset", "veryfast", "-g", str(2 * FPS), "-pix_fmt", "yuv420p",
+                    "-c:a", "aac", "-b:a", "128k", "-ar", str(RATE), "-ac", "2", "-f", "flv", str(path)],
+                   check=True, timeout=FFMPEG_TIMEOUT_S)
+    return SpeechClip(path, total, tuple(spans), prompts)

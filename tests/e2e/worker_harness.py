@@ -88,16 +88,19 @@ def publish(server: NginxMediaServer, stream_id: str, media: Path, tmp: Path) ->
                   log=tmp / f"publish-{stream_id}.log")
 
 
-def record(url: str, path: Path) -> subprocess.Popen[bytes]:
-    return ffmpeg("-rw_timeout", RW_TIMEOUT_US, "-i", url, "-c", "copy", "-f", "flv", "-y", str(path),
+def record(url: str, path: Path, rw_timeout_us: str = RW_TIMEOUT_US) -> subprocess.Popen[bytes]:
+    """Record ``url`` as it is (codec copy). ``rw_timeout_us`` must exceed the time to the output's
+    first data (the worker's delay): the reader gives up on a silent connection after it."""
+    return ffmpeg("-rw_timeout", rw_timeout_us, "-i", url, "-c", "copy", "-f", "flv", "-y", str(path),
                   log=path.with_suffix(".log"))
 
 
-def wallclock_luma_probe(url: str, path: Path, epoch: int) -> subprocess.Popen[bytes]:
+def wallclock_luma_probe(url: str, path: Path, epoch: int,
+                         rw_timeout_us: str = RW_TIMEOUT_US) -> subprocess.Popen[bytes]:
     """Per-frame mean luma, each frame stamped with the wall clock (seconds since ``epoch``) of its arrival."""
     # -copyts keeps the wall-clock stamps (ffmpeg would rebase each reader to its own start);
     # setpts subtracts a common epoch so the printed times keep their millisecond digits
-    return ffmpeg("-rw_timeout", RW_TIMEOUT_US, "-use_wallclock_as_timestamps", "1", "-copyts", "-i", url,
+    return ffmpeg("-rw_timeout", rw_timeout_us, "-use_wallclock_as_timestamps", "1", "-copyts", "-i", url,
                   "-an", "-vf", f"setpts=PTS-{epoch}/TB,signalstats,metadata=print:key=lavfi.signalstats.YAVG:"
                   f"file={path}", "-f", "null", "-", log=path.with_suffix(".log"))
 

@@ -41,13 +41,16 @@ from livedub.sts.protocols import (
     VoiceActivityDetector,
 )
 from livedub.sts.registry import LoadContext, Stage
-from livedub.sts.text import SentenceCarry, normalize_for_mt
+from livedub.sts.text import SentenceCarry, cap_at_word, looks_repetitive, normalize_for_mt
 from livedub.sts.voices import VoiceProfile, resolve_voice
 
 log = logging.getLogger(__name__)
 
 OUTPUT_RATE = 48_000
 AUTO = "auto"
+# TTS voices speak 14-18 characters a second (Kokoro measured); with the dub sped up at most
+# DurationPolicy.max_speed, text beyond this rate times the fragment's length could never be heard
+MAX_TTS_CHARS_PER_S = 24.0
 
 
 @dataclass(frozen=True)
@@ -295,6 +298,11 @@ class StsPipeline:
                                                      prompt=self._prompt), key=key)
             timings["asr"] = clock() - started
             text = normalize_for_mt(transcript.text)
+            if looks_repetitive(text):
+                # a decoding loop on music or noise: speaking it would cost many seconds of TTS
+                log.warning("ASR output looks like a decoding loop; fragment treated as without speech",
+                            extra={"fragmentId": key.fragment_id, "streamId": key.stream_id, "chars": len(text)})
+                text = ""
         decision = self.carry.settle(key.sequence, text, ends_in_pause=ends_in_pause)
         if decision.speak and self.config.prompt_chars:
             self._prompt = (self._prompt + " " + decision.speak)[-self.config.prompt_chars:].strip()
@@ -308,8 +316,14 @@ class StsPipeline:
             translation = replace(self.translator_for(source, self.config.target_language).translate(
                 decision.speak, source=source, target=self.config.target_language), key=key)
             timings["translate"] = clock() - started
+            # never synthesise more than the fragment could play even at the highest speed
+            spoken = cap_at_word(translation.text, max(1, int(duration_s * self.config.duration.max_speed
+                                                                * MAX_TTS_CHARS_PER_S)))
+            if spoken != translation.text:
+                log.info("translation cut from %d to %d characters to fit the fragment", len(translation.text),
+                         len(spoken), extra={"fragmentId": key.fragment_id, "streamId": key.stream_id})
             started = clock()
-            speech = replace(self.tts.synthesize(translation.text, self.voice), key=key)
+            speech = replace(self.tts.synthesize(spoken, self.voice), key=key)
             timings["tts"] = clock() - started
             # carried-in text starts with the fragment; otherwise the dub starts where the speech did
             slot_start = 0.0 if decision.speak != text else speech_start_s

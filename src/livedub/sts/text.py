@@ -14,6 +14,7 @@ import re
 import threading
 import time
 import unicodedata
+import zlib
 from dataclasses import dataclass
 
 _BRACKETED = re.compile(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*|♪[^♪]*♪?")  # [Music], (applause), *laughs*
@@ -52,6 +53,23 @@ def normalize_for_mt(text: str) -> str:
     text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
     text = _SPACES.sub(" ", text).strip()
     return text.lstrip("-–— ").strip()
+
+
+def looks_repetitive(text: str, *, min_chars: int = 40, max_ratio: float = 2.4) -> bool:
+    """True for a transcript that compresses too well: Whisper's test for a decoding loop
+    ("and the Department of Public Health, and the Department of ..."), which it produces on music
+    or noise. Whisper's own threshold (2.4) is only acted on with its temperature fallback, which
+    live decoding skips."""
+    data = text.encode()
+    return len(data) >= min_chars and len(data) / len(zlib.compress(data)) > max_ratio
+
+
+def cap_at_word(text: str, max_chars: int) -> str:
+    """``text`` cut to at most ``max_chars`` at a word boundary (unchanged when it fits)."""
+    if len(text) <= max_chars:
+        return text
+    cut = text[:max_chars + 1].rsplit(" ", 1)[0] if " " in text[:max_chars + 1] else text[:max_chars]
+    return cut.rstrip(" ,;:-–—")
 
 
 def normalize_for_tts(text: str, language: str) -> str:

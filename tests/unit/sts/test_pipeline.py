@@ -138,3 +138,25 @@ def test_unknown_voice_and_provider_fail_clearly() -> None:
     except ProviderUnavailable as exc:
         error = exc
     assert error is not None and error.retryable is False  # the core opens its breaker at once
+
+
+def test_an_asr_decoding_loop_is_not_spoken() -> None:
+    loop = "and the Department of Public Health, " * 8
+    pipeline = StsPipeline.build(StsConfig.fakes(voice="fake:v", carry=False, asr_options={"script": (loop,)}))
+    outcome = pipeline.process_detailed(fragment(0, speechy(1.5)))
+    assert outcome.transcript is not None and outcome.transcript.text == loop  # kept for the record
+    assert outcome.spoken_text == "" and outcome.translation is None and "tts" not in outcome.stage_seconds
+    assert pipeline.stats.silent == 1  # the fragment plays its background
+
+
+def test_the_tts_never_gets_more_text_than_the_fragment_could_play() -> None:
+    long_line = ("Tonight we look at the markets, the weather in the north, a new bridge over the river, "
+                 "three goals in the cup final and the price of bread, which rose again this week while "
+                 "wages stood still for most of the people who wrote to us about it.")  # ~240 chars in 1 s
+    pipeline = StsPipeline.build(StsConfig.fakes(voice="fake:v", carry=False, asr_options={"script": (long_line,)}))
+    outcome = pipeline.process_detailed(fragment(0, speechy(1.0)))
+    assert outcome.translation is not None and outcome.translation.text == f"es: {long_line}"
+    assert outcome.speech is not None
+    limit = 1.0 * pipeline.config.duration.max_speed * 24  # MAX_TTS_CHARS_PER_S
+    assert 0 < len(outcome.speech.text) <= limit
+    assert outcome.translation.text.startswith(outcome.speech.text)  # cut at a word, from the start

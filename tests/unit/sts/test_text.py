@@ -95,3 +95,22 @@ def test_a_failed_fragment_releases_the_next_and_late_fragments_speak_everything
 def test_carry_can_be_disabled() -> None:
     carry = SentenceCarry(enabled=False)
     assert carry.settle(0, "Half a sentence", ends_in_pause=False).speak == "Half a sentence"
+
+
+def test_repetition_loops_are_recognised_and_ordinary_sentences_are_not() -> None:
+    from livedub.sts.text import looks_repetitive
+
+    assert looks_repetitive("Development of the Department of Public Health, and the Department of Public "
+                            "Health, and the Department of Public Health, and the Department of")
+    assert not looks_repetitive("All of our representatives are currently busy. Please stay on the line and "
+                                "your call will be answered by the next available representative.")
+    assert not looks_repetitive("no no no no")  # too short to judge
+
+
+def test_cap_at_word_cuts_between_words() -> None:
+    from livedub.sts.text import cap_at_word
+
+    assert cap_at_word("Gracias por su paciencia.", 100) == "Gracias por su paciencia."
+    assert cap_at_word("Gracias por su paciencia.", 16) == "Gracias por su"
+    assert cap_at_word("Gracias, por su paciencia.", 9) == "Gracias"
+    assert cap_at_word("Supercalifragilistic", 5) == "Super"

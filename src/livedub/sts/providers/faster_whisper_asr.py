@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,13 @@ from livedub.sts.providers._device import cpu_threads, load_on_device, resolve_d
 from livedub.sts.registry import LoadContext
 
 log = logging.getLogger(__name__)
+
+# faster-whisper logs every call at INFO ("Processing audio with duration ..."): once per fragment,
+# without fragment ids; the pipeline logs what matters
+logging.getLogger("faster_whisper").setLevel(logging.WARNING)
+
+TOKENS_PER_SECOND = 12
+MAX_TOKENS = 440  # Whisper's decoder holds 448 positions, some taken by the prompt's special tokens
 
 
 class _Whisper:
@@ -37,6 +45,9 @@ class _Whisper:
             language=language or None,
             beam_size=self._beam_size,
             temperature=0.0,  # one decoding pass: latency over the fallback ladder
+            # fast speech is about 5 tokens a second: a cap proportional to the audio bounds what a
+            # decoding loop (Whisper on music) can cost, without ever cutting real speech
+            max_new_tokens=min(MAX_TOKENS, TOKENS_PER_SECOND * math.ceil(len(audio) / self.sample_rate) + 8),
             condition_on_previous_text=False,
             initial_prompt=prompt or None,
             vad_filter=self._vad_filter,
