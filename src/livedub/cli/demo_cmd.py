@@ -10,14 +10,17 @@ from rich.console import Console
 from rich.table import Table
 
 from livedub.cli.common import fail, settings_or_exit, start_command
-from livedub.config.loader import is_set_in_env
-from livedub.config.settings import MediaSettings, OrchestratorSettings, PathSettings, WorkerSettings
+from livedub.config.loader import env_var_name, is_set_in_env
+from livedub.config.settings import MediaSettings, OrchestratorSettings, PathSettings, StsMode, WorkerSettings
 from livedub.demo.clip import ClipError, build_demo_clip
 from livedub.demo.run import DemoError, run_demo
 from livedub.media.base import MediaServerError
 from livedub.stack import LocalStack, StackError
 
-DEFAULT_MODE = "mock"  # becomes "real" once the worker runs the in-process STS (issue #8)
+DEFAULT_MODE = "real"
+# real STS on a CPU needs seconds per fragment (docs/worker.md, "Real STS on a CPU"); each applies
+# unless the user set that variable
+REAL_MODE_DEFAULTS = {"buffer_target": "8s", "max_inflight": "2", "breaker_latency_p95": "6s"}
 
 
 @click.command(name="demo")
@@ -31,6 +34,10 @@ def demo_cmd(sts_mode: str | None, target_lang: str | None, output_dir: Path | N
     start_command("demo", {"format": "console"})
     mode = sts_mode or (None if is_set_in_env(WorkerSettings, "sts_mode") else DEFAULT_MODE)
     worker = settings_or_exit(WorkerSettings, {"sts_mode": mode, "target_lang": target_lang})
+    tuned = {}
+    if worker.sts_mode is StsMode.real:
+        tuned = {field: value for field, value in REAL_MODE_DEFAULTS.items() if not is_set_in_env(WorkerSettings, field)}
+        worker = settings_or_exit(WorkerSettings, {"sts_mode": mode, "target_lang": target_lang, **tuned})
     media_settings = settings_or_exit(MediaSettings)
     orch_settings = settings_or_exit(OrchestratorSettings)
     paths = settings_or_exit(PathSettings)
@@ -41,8 +48,13 @@ def demo_cmd(sts_mode: str | None, target_lang: str | None, output_dir: Path | N
     except ClipError as exc:
         fail(str(exc), code=1)
     console.print(f"[bold]livedub demo[/]: {clip.duration:.1f}s clip, mode [bold]{worker.sts_mode.value}[/] "
-                  f"({worker.source_lang}->{worker.target_lang}). {clip.credits}")
-    extra_env = {"WORKER_STS_MODE": worker.sts_mode.value, "WORKER_TARGET_LANG": worker.target_lang}
+                  f"({worker.source_lang}->{worker.target_lang}, delay {worker.buffer_target:g}s, "
+                  f"{worker.max_inflight} fragment(s) in flight). {clip.credits}")
+    if worker.sts_mode is StsMode.real:
+        console.print("  real speech-to-speech on this machine's CPU: the worker loads its models first (a few "
+                      "seconds), and the output starts a delay later")
+    extra_env = {"WORKER_STS_MODE": worker.sts_mode.value, "WORKER_TARGET_LANG": worker.target_lang,
+                 **{env_var_name(WorkerSettings, field): value for field, value in tuned.items()}}
     stack = LocalStack(media_settings, orch_settings, log_dir=out_dir / "logs", extra_env=extra_env)
     try:
         with stack:
@@ -66,8 +78,15 @@ def demo_cmd(sts_mode: str | None, target_lang: str | None, output_dir: Path | N
     table.add_row("added delay", f"{delay} (worker's constant A/V offset); output live "
                                  f"{result.first_output_after_s:.1f}s after publishing started")
     table.add_row("worker", f"restarts {result.worker.get('restarts')}, failures {result.worker.get('failures')}")
-    if summary.get("fragments"):
-        table.add_row("fragments", json.dumps(summary["fragments"]))
+    counts = summary.get("fragments")
+    if counts:
+        reasons = ", ".join(f"{reason} {n}" for reason, n in counts["fallbackReasons"].items())
+        table.add_row("fragments", f"{counts['total']}: {counts['dubbed']} dubbed, {counts['fallback']} fallback"
+                                   + (f" ({reasons})" if reasons else "") + f"; run bundle {summary['runBundle']}")
+        for line in summary["dub"]:
+            table.add_row(f"  #{line['sequence']}", f"{line['transcript']} -> {line['translation']}")
+    elif worker.sts_mode is not StsMode.bypass:
+        table.add_row("fragments", "no run bundle found")
     console.print(table)
     console.print(f"summary written to {out_dir / 'summary.json'}")
     ok = o.video_codec == "h264" and o.audio_codec == "aac" and o.decode_errors == 0 and o.video_frames > 0

@@ -36,10 +36,9 @@ class DemoResult:
     first_output_after_s: float
     worker_delay_ms: float | None
     worker: dict[str, Any]
-    run_manifest: dict[str, Any] | None
+    run: RunRecord | None
 
     def summary(self) -> dict[str, Any]:
-        manifest = self.run_manifest or {}
         return {
             "recording": str(self.recording),
             "input": self.input.as_dict(),
@@ -49,8 +48,37 @@ class DemoResult:
             "durationDeltaSeconds": round(self.output.video_seconds - self.input.video_seconds, 3),
             "avOffsetChangeMs": round(self.output.av_start_offset_ms - self.input.av_start_offset_ms, 1),
             "worker": {k: self.worker.get(k) for k in ("state", "restarts", "failures", "lastExitCode", "settings")},
-            "fragments": manifest.get("fragments") or manifest.get("stats"),
+            "fragments": self.run.fragment_counts() if self.run else None,
+            "dub": self.run.dub_lines() if self.run else [],
+            "runBundle": str(self.run.path) if self.run else None,
         }
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """The worker's run bundle (docs/streaming-core.md): its manifest and per-fragment results."""
+
+    path: Path
+    manifest: dict[str, Any]
+    fragments: list[dict[str, Any]]
+
+    def fragment_counts(self) -> dict[str, Any]:
+        """Dubbed vs fallback, by reason. From the fragment files (the manifest's summary is only
+        written when the worker ends, so a worker stopped early leaves none)."""
+        fallbacks: dict[str, int] = {}
+        for fragment in self.fragments:
+            if fragment.get("status") == "fallback":
+                reason = str(fragment.get("reason"))
+                fallbacks[reason] = fallbacks.get(reason, 0) + 1
+        return {"total": len(self.fragments), "dubbed": sum(f.get("status") == "dubbed" for f in self.fragments),
+                "fallback": sum(fallbacks.values()), "fallbackReasons": fallbacks,
+                "stsMode": self.manifest.get("stsMode"), "runId": self.manifest.get("runId")}
+
+    def dub_lines(self, limit: int = 5) -> list[dict[str, str]]:
+        """The first few fragments that had speech: what was heard and what it became."""
+        lines = [{"sequence": f.get("sequence"), "transcript": f["transcript"], "translation": f.get("translation") or ""}
+                 for f in self.fragments if f.get("transcript")]
+        return lines[:limit]
 
 
 def worker_reported_delay_ms(log_dir: Path) -> float | None:
@@ -71,15 +99,39 @@ def worker_reported_delay_ms(log_dir: Path) -> float | None:
     return found
 
 
-def _latest_manifest(data_dir: Path) -> dict[str, Any] | None:
-    runs = sorted((data_dir / "streams" / STREAM_ID / "runs").glob("*/manifest.json"),
-                  key=lambda p: p.stat().st_mtime)
-    if not runs:
-        return None
+def read_run(data_dir: Path, run_id: str | None = None) -> RunRecord | None:
+    """The run bundle of ``run_id`` (the orchestrator's id of the demo's worker run), else the newest."""
+    runs_root = data_dir / "streams" / STREAM_ID / "runs"
+    if run_id and (runs_root / run_id / "manifest.json").exists():
+        run_dir = runs_root / run_id
+    else:
+        manifests = sorted(runs_root.glob("*/manifest.json"), key=lambda p: p.stat().st_mtime)
+        if not manifests:
+            return None  # bypass mode writes no bundle
+        run_dir = manifests[-1].parent
     try:
-        return json.loads(runs[-1].read_text())
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        fragments = [json.loads(p.read_text()) for p in sorted((run_dir / "fragments").glob("*.json"))]
     except (OSError, ValueError):
         return None
+    return RunRecord(run_dir, manifest, fragments)
+
+
+def worker_start_failure(log_dir: Path) -> str | None:
+    """The reason the demo's worker gave for not starting (a missing model, bad settings), if any."""
+    log_file = log_dir / "orchestrator.log"
+    if not log_file.exists():
+        return None
+    for line in log_file.read_text(errors="replace").splitlines():
+        if '"cannot start the worker"' not in line:
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("streamId") == STREAM_ID:
+            return str(record.get("reason"))
+    return None
 
 
 def run_demo(stack: LocalStack, clip: DemoClip, out_dir: Path, data_dir: Path,
@@ -103,12 +155,27 @@ def run_demo(stack: LocalStack, clip: DemoClip, out_dir: Path, data_dir: Path,
                           stdin=subprocess.DEVNULL)
     published_at = time.monotonic()
     recorder = None
+    run_ids: list[str] = []
     try:
         def worker_running() -> bool:
-            return any(s.get("streamId") == STREAM_ID and s.get("state") == "running" for s in stack.streams())
+            for stream in stack.streams():
+                if stream.get("streamId") == STREAM_ID and stream.get("state") == "running":
+                    if stream.get("runId"):
+                        run_ids.append(stream["runId"])
+                    return True
+            return False
 
-        if not wait_until(worker_running, start_timeout, interval=0.2,
-                          abort=lambda: "the publisher stopped early" if publisher.poll() not in (None, 0) else None):
+        def start_failed() -> str | None:
+            if publisher.poll() not in (None, 0):
+                return "the publisher stopped early"
+            reason = worker_start_failure(stack.log_dir)  # permanent (exit 2): the orchestrator does not retry
+            return f"the worker could not start: {reason}" if reason else None
+
+        try:
+            started = wait_until(worker_running, start_timeout, interval=0.2, abort=start_failed)
+        except RuntimeError as exc:
+            raise DemoError(str(exc)) from None
+        if not started:
             raise DemoError(f"no worker ran for live/{STREAM_ID}/in within {start_timeout:g}s "
                             f"(see {stack.log_dir}/orchestrator.log)")
         out_path = f"live/{STREAM_ID}/out"
@@ -151,4 +218,4 @@ def run_demo(stack: LocalStack, clip: DemoClip, out_dir: Path, data_dir: Path,
     return DemoResult(recording=recording, input=analyse(clip.path), output=analyse(recording),
                       first_output_after_s=first_output_after, worker=worker,
                       worker_delay_ms=worker_reported_delay_ms(stack.log_dir),
-                      run_manifest=_latest_manifest(data_dir))
+                      run=read_run(data_dir, run_ids[-1] if run_ids else None))
