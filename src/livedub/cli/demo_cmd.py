@@ -12,7 +12,7 @@ from rich.table import Table
 from livedub.cli.common import fail, settings_or_exit, start_command
 from livedub.config.loader import env_var_name, is_set_in_env
 from livedub.config.settings import MediaSettings, OrchestratorSettings, PathSettings, StsMode, WorkerSettings
-from livedub.demo.clip import ClipError, build_demo_clip
+from livedub.demo.clip import ClipError, build_demo_clip, clip_path
 from livedub.demo.run import DemoError, run_demo
 from livedub.media.base import MediaServerError
 from livedub.stack import LocalStack, StackError
@@ -44,7 +44,7 @@ def demo_cmd(sts_mode: str | None, target_lang: str | None, output_dir: Path | N
     out_dir = output_dir or Path(paths.data_dir) / "demo"
     console = Console()
     try:
-        clip = build_demo_clip(out_dir / "input.mp4")
+        clip = build_demo_clip(clip_path(out_dir))
     except ClipError as exc:
         fail(str(exc), code=1)
     console.print(f"[bold]livedub demo[/]: {clip.duration:.1f}s clip, mode [bold]{worker.sts_mode.value}[/] "

@@ -27,7 +27,11 @@ PROMPTS: tuple[tuple[str, str], ...] = (
     ("goodbye", "Goodbye."),
 )
 GAP_SECONDS = 1.0
-LEAD_IN_SECONDS = 1.5
+# music before the first words: a live worker joins at the first keyframe after it has started
+# (models loaded), a few seconds into the stream, so the opening words must not come sooner
+LEAD_IN_SECONDS = 6.0
+# part of the file name: a changed recipe builds a new clip instead of reusing a stale one
+CLIP_VERSION = 2
 
 
 class ClipError(RuntimeError):
@@ -46,6 +50,10 @@ class DemoClip:
 def _missing() -> list[Path]:
     wanted = [SPEECH_DIR / f"{name}.wav" for name, _ in PROMPTS] + [MUSIC_FILE]
     return [p for p in wanted if not p.exists()]
+
+
+def clip_path(directory: Path) -> Path:
+    return directory / f"input-v{CLIP_VERSION}.mp4"
 
 
 def build_demo_clip(out: Path, *, width: int = 640, height: int = 360, fps: int = 25,
