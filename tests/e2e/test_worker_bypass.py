@@ -141,41 +141,29 @@ def test_bypass_republishes_markers_decodable_in_sync_and_exits_0_at_end_of_stre
     assert abs(measured * 1000 - reported_delay_ms) <= 60, report  # the worker's own account is right
 
 
-def test_input_without_aac_exits_unsupported_quickly(media_server: NginxMediaServer, tmp_path: Path) -> None:
-    stream_id = "mp3audio"
-    media = make_marker_flv(tmp_path / "mp3.flv", audio_codec="libmp3lame", duration_s=6)
+@pytest.mark.parametrize(
+    ("stream_id", "media_options", "exit_within_s", "reason"),
+    [
+        ("mp3audio", {"audio_codec": "libmp3lame", "duration_s": 6}, 10, "input audio is MP3; the worker needs AAC"),
+        ("videoonly", {"with_audio": False, "duration_s": 10}, 15, "input has only video (h264)"),
+    ],
+)
+def test_unsupported_input_exits_4_with_the_reason(media_server: NginxMediaServer, tmp_path: Path, stream_id: str,
+                                                   media_options: dict, exit_within_s: float, reason: str) -> None:
+    media = make_marker_flv(tmp_path / f"{stream_id}.flv", **media_options)
     worker = WorkerProcess(tmp_path, stream_id, media_server.worker_input_url(stream_id),
                            media_server.worker_output_url(stream_id), "--input-timeout", "30s")
     publisher = None
     try:
         worker.wait_state("waiting_input", timeout=20)
         publisher = publish(media_server, stream_id, media, tmp_path)
-        code = worker.wait_exit(timeout=10)
+        code = worker.wait_exit(timeout=exit_within_s)
     finally:
         worker.stop()
         if publisher is not None:
             terminate(publisher, 5)
     assert code == 4, worker.log_text()
-    failure = worker.find(msg="worker failing") or {}
-    assert "input audio is MP3; the worker needs AAC" in failure.get("reason", ""), worker.log_text()
-
-
-def test_input_without_audio_track_exits_unsupported(media_server: NginxMediaServer, tmp_path: Path) -> None:
-    stream_id = "videoonly"
-    media = make_marker_flv(tmp_path / "video-only.flv", with_audio=False, duration_s=10)
-    worker = WorkerProcess(tmp_path, stream_id, media_server.worker_input_url(stream_id),
-                           media_server.worker_output_url(stream_id), "--input-timeout", "30s")
-    publisher = None
-    try:
-        worker.wait_state("waiting_input", timeout=20)
-        publisher = publish(media_server, stream_id, media, tmp_path)
-        code = worker.wait_exit(timeout=15)
-    finally:
-        worker.stop()
-        if publisher is not None:
-            terminate(publisher, 5)
-    assert code == 4, worker.log_text()
-    assert "input has only video (h264)" in (worker.find(msg="worker failing") or {}).get("reason", "")
+    assert reason in (worker.find(msg="worker failing") or {}).get("reason", ""), worker.log_text()
 
 
 def test_no_input_exits_input_unavailable_after_the_timeout(media_server: NginxMediaServer, tmp_path: Path) -> None:
