@@ -16,6 +16,13 @@ RUN_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,80}$"
 _HOST_PORT = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):(?P<port>\d{1,5})$")
 
 
+def check_stream_id(value: str) -> str:
+    """Empty (not set) or a valid stream id; the one rule for every setting that names a stream."""
+    if value and not re.fullmatch(STREAM_ID_PATTERN, value):
+        raise ValueError("stream ids use only A-Z, a-z, 0-9, '_' and '-' (1-64 characters)")
+    return value
+
+
 def _port(description: str, default: int) -> int:
     return Field(default, ge=0, le=65535, description=description)
 
@@ -196,9 +203,7 @@ class WorkerSettings(SettingsBase):
     @field_validator("stream_id")
     @classmethod
     def _stream_id(cls, value: str) -> str:
-        if value and not re.fullmatch(STREAM_ID_PATTERN, value):
-            raise ValueError("stream ids use only A-Z, a-z, 0-9, '_' and '-' (1-64 characters)")
-        return value
+        return check_stream_id(value)
 
     @field_validator("run_id")
     @classmethod
@@ -274,9 +279,7 @@ class EgressSettings(SettingsBase):
     @field_validator("stream_id")
     @classmethod
     def _stream_id(cls, value: str) -> str:
-        if value and not re.fullmatch(STREAM_ID_PATTERN, value):
-            raise ValueError("stream ids use only A-Z, a-z, 0-9, '_' and '-' (1-64 characters)")
-        return value
+        return check_stream_id(value)
 
     @field_validator("url")
     @classmethod
