@@ -30,7 +30,7 @@ def publish_help(media: MediaServer, stream_id: str = EXAMPLE_ID) -> str:
     return (
         f"[bold]Publish[/] (any stream id of A-Z a-z 0-9 _ -; `{stream_id}` here)\n"
         f"  OBS     server [cyan]rtmp://{ingest.host}:{ingest.port}/{ingest.application}[/]   "
-        f"stream key [cyan]{ingest.stream}[/]   (add ?lang=fr to choose the dub language)\n"
+        f"stream key [cyan]{ingest.stream}[/]   (add ?lang=pt to choose the dub language)\n"
         f"  ffmpeg  ffmpeg -re -i input.mp4 -c:v libx264 -c:a aac -f flv [cyan]{ingest.ffmpeg_url}[/]\n"
         f"[bold]Watch[/] the dubbed output (a few seconds behind)\n{watch}"
         f"  ffplay  ffplay {media.output(stream_id).ffmpeg_url}"
