@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from livedub.cli import demo_cmd
+from livedub.cli.common import REAL_MODE_DEFAULTS, real_mode_defaults
 from livedub.config import load_settings
 from livedub.config.settings import WorkerSettings
 from livedub.demo.run import STREAM_ID, read_run, worker_start_failure
@@ -56,5 +57,11 @@ def test_a_worker_that_cannot_start_is_reported_with_its_reason(tmp_path: Path) 
 def test_the_demo_dubs_for_real_by_default_with_settings_a_cpu_can_keep_up_with() -> None:
     assert demo_cmd.DEFAULT_MODE == "real"
     tuned = load_settings(WorkerSettings, env={"WORKER_STS_MODE": "real", **{
-        f"WORKER_{field.upper()}": value for field, value in demo_cmd.REAL_MODE_DEFAULTS.items()}})
+        f"WORKER_{field.upper()}": value for field, value in REAL_MODE_DEFAULTS.items()}})
     assert tuned.buffer_target == 8.0 and tuned.max_inflight == 2 and tuned.breaker_latency_p95 == 6.0
+
+
+def test_real_mode_defaults_give_way_to_what_the_user_set(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("WORKER_BUFFER_TARGET", "12s")
+    tuned = real_mode_defaults()
+    assert "buffer_target" not in tuned and tuned["max_inflight"] == "2"

@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from livedub.cli.common import fail, settings_or_exit, start_command
+from livedub.cli.common import fail, real_mode_defaults, settings_or_exit, start_command
 from livedub.config.loader import env_var_name, is_set_in_env
 from livedub.config.settings import MediaSettings, OrchestratorSettings, PathSettings, StsMode, WorkerSettings
 from livedub.demo.clip import ClipError, build_demo_clip, clip_path
@@ -18,9 +18,6 @@ from livedub.media.base import MediaServerError
 from livedub.stack import LocalStack, StackError
 
 DEFAULT_MODE = "real"
-# real STS on a CPU needs seconds per fragment (docs/worker.md, "Real STS on a CPU"); each applies
-# unless the user set that variable
-REAL_MODE_DEFAULTS = {"buffer_target": "8s", "max_inflight": "2", "breaker_latency_p95": "6s"}
 
 
 @click.command(name="demo")
@@ -36,7 +33,7 @@ def demo_cmd(sts_mode: str | None, target_lang: str | None, output_dir: Path | N
     worker = settings_or_exit(WorkerSettings, {"sts_mode": mode, "target_lang": target_lang})
     tuned = {}
     if worker.sts_mode is StsMode.real:
-        tuned = {field: value for field, value in REAL_MODE_DEFAULTS.items() if not is_set_in_env(WorkerSettings, field)}
+        tuned = real_mode_defaults()
         worker = settings_or_exit(WorkerSettings, {"sts_mode": mode, "target_lang": target_lang, **tuned})
     media_settings = settings_or_exit(MediaSettings)
     orch_settings = settings_or_exit(OrchestratorSettings)
