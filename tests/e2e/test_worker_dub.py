@@ -330,11 +330,14 @@ def test_mock_dub_under_sts_faults_plays_the_original_continuously(
 
 
 # -- Milestone E: real STS ------------------------------------------------------------------------
-REAL_DELAY_S = 8.0
+# A clean CI run on 2 cores saw speech fragments take up to 4x their length (the first ones, while
+# both STS calls compete): an 8 s delay let three of them time out there. The test checks dubbing,
+# not CPU speed (docs/benchmarks.md does), so it gives the STS ample time.
+REAL_DELAY_S = 14.0
 REAL_ENV = {
     "WORKER_STS_MODE": "real", "WORKER_SOURCE_LANG": "en", "WORKER_TARGET_LANG": "es",
     "WORKER_MAX_INFLIGHT": "2",  # two STS calls fill the two cores of the test machine
-    "WORKER_BREAKER_LATENCY_P95": "6s",  # real STS on 2 shared cores takes 1.5-4 s per fragment
+    "WORKER_BREAKER_LATENCY_P95": "12s",  # real STS on 2 shared cores takes 1.5-8 s per fragment
 }
 PROMPTS = (
     Prompt("queue-periodic-announce",
