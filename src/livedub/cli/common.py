@@ -16,6 +16,7 @@ from livedub.obs.logging import configure_logging
 S = TypeVar("S", bound=SettingsBase)
 
 EXIT_CONFIG = 2  # invalid or unknown settings (same code click uses for usage errors)
+EXIT_RUNTIME = 1  # a service that started but could not keep running (port taken, server error)
 
 
 def fail(message: str, code: int = EXIT_CONFIG) -> NoReturn:

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from livedub.cli.common import fail, settings_or_exit, start_command
+from livedub.cli.common import EXIT_RUNTIME, fail, settings_or_exit, start_command
 from livedub.config.settings import (
     EgressSettings,
     Launcher,
@@ -17,8 +17,6 @@ from livedub.config.settings import (
     OrchestratorSettings,
     PathSettings,
 )
-
-EXIT_RUNTIME = 1
 
 
 @click.command(name="orchestrator", help=(

@@ -7,10 +7,8 @@ import shutil
 
 import click
 
-from livedub.cli.common import fail, settings_or_exit, start_command
+from livedub.cli.common import EXIT_RUNTIME, fail, settings_or_exit, start_command
 from livedub.config.settings import WorkerHostSettings
-
-EXIT_RUNTIME = 1
 
 
 @click.command(name="worker-host", help=(
