@@ -24,6 +24,7 @@ import pytest
 from livedub.media.nginx import NginxMediaServer
 from livedub.obs.metrics import free_port
 from livedub.proc.child import spawn, terminate
+from tests.require import requires
 
 FFPROBE_TIMEOUT_S = 20
 RW_TIMEOUT_US = "5000000"  # ffmpeg/ffprobe give up on a silent socket after 5 s
@@ -34,8 +35,8 @@ def media_tools_available() -> bool:
 
 
 requires_media = [
-    pytest.mark.skipif(not media_tools_available(), reason="ffmpeg/ffprobe not installed"),
-    pytest.mark.skipif(not NginxMediaServer.available(), reason="nginx + libnginx-mod-rtmp not installed"),
+    requires(media_tools_available(), "ffmpeg/ffprobe not installed"),
+    requires(NginxMediaServer.available(), "nginx + libnginx-mod-rtmp not installed"),
 ]
 
 

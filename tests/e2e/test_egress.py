@@ -20,6 +20,7 @@ import pytest
 from livedub.media.nginx import NginxMediaServer
 from livedub.obs.metrics import free_port
 from livedub.proc.child import port_accepts, spawn, terminate, wait_until
+from tests.require import requires
 
 from .conftest import ffprobe_streams, requires_media
 
@@ -142,7 +143,7 @@ def rtsp_server_available() -> bool:
     return probe.returncode == 0
 
 
-@pytest.mark.skipif(not rtsp_server_available(), reason="gir1.2-gst-rtsp-server-1.0 not installed")
+@requires(rtsp_server_available(), "gir1.2-gst-rtsp-server-1.0 not installed")
 def test_forwards_an_rtsp_source_like_mediamtx(third_party: NginxMediaServer, tmp_path: Path) -> None:
     """MediaMTX hands forwarders rtsp://<host>:8554/live/<id>/out (RTP H.264 + MPEG4-GENERIC AAC)."""
     secret = f"sk-{uuid.uuid4().hex}"

@@ -7,11 +7,10 @@ from __future__ import annotations
 import socket
 import subprocess
 
-import pytest
-
 from livedub.media.base import HookTarget
 from livedub.media.nginx import NginxMediaServer
 from livedub.obs.metrics import free_port
+from tests.require import missing
 
 from .conftest import requires_media
 
@@ -39,7 +38,7 @@ def publish_once(url: str) -> subprocess.CompletedProcess[str]:
 def test_outputs_only_from_this_machine_ingest_from_anywhere(nginx_media: NginxMediaServer) -> None:
     addr = lan_address()
     if addr is None:
-        pytest.skip("no non-loopback address to publish from")
+        missing("no non-loopback address to publish from")
     nginx_media.start(HookTarget(f"http://127.0.0.1:{free_port()}"))  # the orchestrator is down
     port = nginx_media.rtmp_port
     ours = publish_once(f"rtmp://127.0.0.1:{port}/live//cam/out")

@@ -72,6 +72,7 @@ from tests.e2e.worker_harness import (
     wait_exit,
     wallclock_luma_probe,
 )
+from tests.require import missing
 
 pytestmark = [pytest.mark.e2e, *requires_media]
 
@@ -362,16 +363,15 @@ MUSIC_TOLERANCE_DB = 3.0
 
 @pytest.fixture(scope="module")
 def speech_clip(tmp_path_factory: pytest.TempPathFactory) -> SpeechClip:
-    missing = [p for p in [*(SPEECH_DIR / f"{x.name}.wav" for x in PROMPTS), MUSIC_DIR / MUSIC] if not p.exists()]
-    if missing:
-        pytest.skip(f"{missing[0]} missing: apt-get install asterisk-core-sounds-en-wav asterisk-moh-opsound-wav")
+    absent = [p for p in [*(SPEECH_DIR / f"{x.name}.wav" for x in PROMPTS), MUSIC_DIR / MUSIC] if not p.exists()]
+    if absent:
+        missing(f"{absent[0]} missing: apt-get install asterisk-core-sounds-en-wav asterisk-moh-opsound-wav")
     return make_speech_clip(tmp_path_factory.mktemp("speech") / "speech.flv", PROMPTS, music=MUSIC)
 
 
 @pytest.fixture(scope="module")
 def whisper():
     """Whisper base (the pipeline's own ASR provider) to listen to the output."""
-    pytest.importorskip("faster_whisper")
     from livedub.config import load_settings
     from livedub.config.settings import PathSettings
     from livedub.sts import registry
@@ -382,7 +382,7 @@ def whisper():
         return registry.create(registry.Stage.asr, "whisper-base",
                                LoadContext(model_dir=load_settings(PathSettings, env={}).model_dir))
     except StsError as exc:
-        pytest.skip(f"whisper-base not available: {exc}")
+        missing(f"whisper-base not available: {exc}")
 
 
 class ClipTimes:

@@ -33,9 +33,9 @@ from tests.e2e.media_analysis import (
     video_frames,
 )
 from tests.e2e.worker_harness import WorkerProcess, record, wait_exit
+from tests.require import missing
 
 pytestmark = [pytest.mark.e2e, *requires_media]
-gi = pytest.importorskip("gi")
 
 
 @pytest.fixture
@@ -44,10 +44,12 @@ def rtsp_url(marker_flv: Path) -> Iterator[str]:
     from livedub.worker.gst import GLib
 
     try:
+        import gi
+
         gi.require_version("GstRtspServer", "1.0")
         from gi.repository import GstRtspServer
     except (ValueError, ImportError):
-        pytest.skip("gir1.2-gst-rtsp-server-1.0 not installed")
+        missing("gir1.2-gst-rtsp-server-1.0 not installed")
     port = free_port()
     server = GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")

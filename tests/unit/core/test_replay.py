@@ -16,6 +16,7 @@ from livedub.core.messages import SAMPLE_RATE, FallbackReason, OutputBlock
 from livedub.core.mock_sts import FakeSts, PassThroughSts, ToneSts
 from livedub.core.replay import Pacing, read_pcm, replay, write_pcm
 from livedub.core.vad import frame_level_db
+from tests.require import require
 from tests.unit.core.helpers import MS
 
 TEXT = ("Good evening and welcome to the match. The teams are coming out now, and the crowd is on its feet. "
@@ -25,8 +26,7 @@ TEXT = ("Good evening and welcome to the match. The teams are coming out now, an
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Real synthetic speech (espeak-ng, 22.05 kHz mono) over a faint noise floor, as 48 kHz stereo WAV."""
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    require(shutil.which("espeak-ng") is not None, "espeak-ng is not installed (apt-get install espeak-ng)")
     folder = tmp_path_factory.mktemp("speech")
     raw = folder / "espeak.wav"
     subprocess.run(["espeak-ng", "-s", "165", "-w", str(raw), TEXT], check=True, timeout=60)

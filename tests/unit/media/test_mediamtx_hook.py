@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from livedub.obs.metrics import free_port
+from tests.require import require
 
 REPO = Path(__file__).resolve().parents[3]
 HOOK_SH = REPO / "deploy" / "mediamtx" / "hook.sh"
@@ -32,8 +33,8 @@ IMPLEMENTATIONS = {
 
 
 def _requires(impl: str) -> None:
-    if impl == "sh" and not (shutil.which("jq") and shutil.which("curl")):
-        pytest.skip("hook.sh needs jq and curl (the compose image has both)")
+    if impl == "sh":
+        require(bool(shutil.which("jq") and shutil.which("curl")), "hook.sh needs jq and curl (the compose image has both)")
 
 
 @dataclass

@@ -14,6 +14,7 @@ from livedub.config import load_settings
 from livedub.config.settings import PathSettings
 from livedub.sts.audio import resample
 from livedub.sts.registry import LoadContext, ProviderSpec
+from tests.require import missing, require
 
 ASTERISK_DIRS = (Path("/usr/share/asterisk/sounds/en"), Path("/usr/share/asterisk/sounds/en_US_f_Allison"))
 CLIP = "all-circuits-busy-now.wav"  # "All circuits are busy now." (1.8 s, 8 kHz, human voice)
@@ -43,7 +44,7 @@ def speech_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, i
     """Mono float32 English speech: ("All circuits are busy now.")."""
     path = speech_clip_path(tmp_path_factory.mktemp("clip"))
     if path is None:
-        pytest.skip("no speech sample: install asterisk-core-sounds-en-wav or espeak-ng (scripts/install.sh --test)")
+        missing("no speech sample: install asterisk-core-sounds-en-wav or espeak-ng (scripts/install.sh --test)")
     return read_wav(path)
 
 
@@ -60,11 +61,14 @@ def load_ctx() -> LoadContext:
     return LoadContext(device="cpu", model_dir=paths.model_dir, hf_home=paths.hf_home, tts_home=paths.tts_home)
 
 
-def require(provider: ProviderSpec) -> None:
-    """Skip, with the reason and the fix, when a provider's package or tool is absent."""
+def require_provider(provider: ProviderSpec) -> None:
+    """Skip, with the reason and the fix, when a provider's package or tool is absent.
+
+    Production providers (the gpu-models extra) are GPU-only requirements: CI on a CPU machine
+    lets them skip; every other provider must be installed there."""
+    name, gpu = f"{provider.stage.value}/{provider.name}", provider.extra == "gpu-models"
     status = provider.availability()
-    if not status.ok:
-        pytest.skip(f"{provider.stage.value}/{provider.name}: {status.reason} (install: {status.fix})")
+    require(status.ok, f"{name}: {status.reason} (install: {status.fix})", gpu=gpu)
     if provider.downloads:
-        pytest.skip(f"{provider.stage.value}/{provider.name} downloads its weights at first use; "
-                    "its loading is covered up to the download boundary in test_production.py")
+        missing(f"{name} downloads its weights at first use; "
+                "its loading is covered up to the download boundary in test_production.py", gpu=gpu)

@@ -16,7 +16,7 @@ from livedub.sts import protocols, registry
 from livedub.sts.registry import Stage
 from livedub.sts.voices import VoiceProfile, resolve_voice
 
-from .conftest import require
+from .conftest import require_provider
 
 
 def _ids(stage: Stage) -> list[str]:
@@ -25,7 +25,7 @@ def _ids(stage: Stage) -> list[str]:
 
 def _load(stage: Stage, name: str, ctx: registry.LoadContext):
     provider = registry.spec(stage, name)
-    require(provider)
+    require_provider(provider)
     return registry.create(stage, name, ctx)
 
 

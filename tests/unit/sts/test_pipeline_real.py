@@ -11,6 +11,7 @@ from livedub.core.messages import AudioFragment
 from livedub.sts import StsConfig, StsPipeline, registry
 from livedub.sts.audio import resample, to_mono
 from livedub.sts.messages import FitOutcome
+from tests.require import require
 
 NEEDED = [("asr", "whisper-base"), ("mt", "apertium"), ("tts", "kokoro"), ("separator", "deepfilternet"),
           ("stretcher", "rubberband"), ("vad", "silero")]
@@ -20,8 +21,7 @@ NEEDED = [("asr", "whisper-base"), ("mt", "apertium"), ("tts", "kokoro"), ("sepa
 def pipeline(load_ctx) -> StsPipeline:
     for stage, name in NEEDED:
         status = registry.spec(stage, name).availability()
-        if not status.ok:
-            pytest.skip(f"{stage}/{name}: {status.reason} (install: {status.fix})")
+        require(status.ok, f"{stage}/{name}: {status.reason} (install: {status.fix})")
     config = StsConfig(source_language="en", target_language="es", voice="es-dora", load=load_ctx)
     built = StsPipeline.build(config)
     built.warm_up()

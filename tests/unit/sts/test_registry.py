@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import sys
 import threading
 import time
+import types
 
 import pytest
 
@@ -13,11 +15,14 @@ from livedub.sts.voices import DEFAULT_VOICE, PROFILES, resolve_voice
 
 
 class CountingProvider:
+    """A load that lasts until the test sets ``release``, so concurrent first calls overlap."""
+
     loads = 0
+    release = threading.Event()
 
     def __init__(self, ctx: LoadContext, **options: object) -> None:
-        time.sleep(0.05)  # a slow load, so concurrent first calls overlap
         type(self).loads += 1
+        assert type(self).release.wait(10), "the test never released the load"
         self.options = options
 
 
@@ -61,15 +66,32 @@ def test_unknown_provider_lists_the_known_ones() -> None:
         registry.spec("asr", "nope")
 
 
+def _inside(thread: threading.Thread, code: types.CodeType) -> bool:
+    """Whether ``thread`` is running ``code`` now (anywhere on its stack)."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    while frame is not None:
+        if frame.f_code is code:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def test_models_load_once_per_configuration_even_when_asked_concurrently() -> None:
     cache = ModelCache()
     CountingProvider.loads = 0
+    CountingProvider.release.clear()
     ctx = LoadContext()
     results: list[object] = []
     threads = [threading.Thread(target=lambda: results.append(cache.get(COUNTING, ctx, {"model": "a"})))
                for _ in range(4)]
     for thread in threads:
         thread.start()
+    # the first load may finish only once every caller is inside get: waiting for it, or loading too
+    deadline = time.monotonic() + 10
+    while not all(_inside(thread, ModelCache.get.__code__) for thread in threads):
+        assert time.monotonic() < deadline, "the callers never reached ModelCache.get"
+        time.sleep(0.001)  # polling the condition above, not waiting for time to pass
+    CountingProvider.release.set()
     for thread in threads:
         thread.join()
     assert CountingProvider.loads == 1 and all(r is results[0] for r in results)

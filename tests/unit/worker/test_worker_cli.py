@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from livedub.cli.main import cli
+from tests.require import missing
 
 GOOD = ["--stream-id", "abc", "--input-url", "rtmp://127.0.0.1:1/live/abc/in",
         "--output-url", "rtmp://127.0.0.1:1/live/abc/out"]
@@ -64,7 +65,7 @@ def _needs_gstreamer() -> None:
     try:
         require_gst()
     except GstUnavailable as exc:
-        pytest.skip(str(exc))
+        missing(str(exc))
 
 
 def test_dubbing_with_a_delay_shorter_than_a_fragment_exits_2_before_loading_models(tmp_path) -> None:
