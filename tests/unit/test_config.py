@@ -110,6 +110,32 @@ def test_secret_never_printed_in_repr_dump_or_error() -> None:
     assert "SECRET" not in str(info.value)
 
 
+def test_every_settings_class_is_listed() -> None:
+    # a class missing from SETTINGS_CLASSES would have its variables rejected as unknown and left out
+    # of .env.example
+    from livedub.config import settings
+    from livedub.config.loader import SettingsBase, iter_settings_classes
+
+    defined = {value for value in vars(settings).values()
+               if isinstance(value, type) and issubclass(value, SettingsBase) and value is not SettingsBase}
+    assert set(settings.SETTINGS_CLASSES) == defined
+    assert tuple(iter_settings_classes()) == settings.SETTINGS_CLASSES
+
+
+@pytest.mark.parametrize(("env", "offline", "agreed"), [
+    ({}, False, False),
+    ({"HF_HUB_OFFLINE": "1", "COQUI_TOS_AGREED": "1"}, True, True),
+    ({"HF_HUB_OFFLINE": "true", "COQUI_TOS_AGREED": "0"}, True, False),
+])
+def test_model_download_settings(env: dict[str, str], offline: bool, agreed: bool) -> None:
+    from livedub.config.settings import ModelDownloadSettings
+
+    downloads = load_settings(ModelDownloadSettings, env=env)
+    assert (downloads.hf_hub_offline, downloads.coqui_tos_agreed) == (offline, agreed)
+    with pytest.raises(SettingsError, match="HF_HUB_OFFLINE='maybe'"):
+        load_settings(ModelDownloadSettings, env={"HF_HUB_OFFLINE": "maybe"})
+
+
 def test_log_level_is_case_insensitive() -> None:
     from livedub.config.settings import LogSettings
 

@@ -1,6 +1,6 @@
 """The one settings loader: defaults -> environment -> CLI overrides -> validation.
 
-Every settings class declares an ``env_prefix``; a field ``max_inflight`` of ``WorkerSettings``
+Every settings class is listed in ``SETTINGS_CLASSES`` (settings.py) and declares an ``env_prefix``; a field ``max_inflight`` of ``WorkerSettings``
 is read from ``WORKER_MAX_INFLIGHT`` unless the field names its own variable
 (``json_schema_extra={"env": "HF_HOME"}``). Variables in our families that no class declares are
 rejected, so a typo (``WORKER_MAX_INFLIHGT``) fails loudly instead of being ignored.
@@ -28,13 +28,6 @@ class SettingsBase(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
     env_prefix: ClassVar[str] = ""
-
-    # every subclass registers itself so the unknown-variable check and .env.example see all of them
-    registry: ClassVar[list[type[SettingsBase]]] = []
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        SettingsBase.registry.append(cls)
 
 
 S = TypeVar("S", bound=SettingsBase)
@@ -84,15 +77,11 @@ def known_env_vars() -> list[EnvVarDoc]:
     return docs
 
 
-def _concrete_classes() -> list[type[SettingsBase]]:
-    # import for the side effect of registering every settings class
-    import livedub.config.settings  # noqa: F401
+def _concrete_classes() -> tuple[type[SettingsBase], ...]:
+    # imported here: settings.py imports this module for SettingsBase
+    from livedub.config.settings import SETTINGS_CLASSES
 
-    seen: list[type[SettingsBase]] = []
-    for cls in SettingsBase.registry:
-        if cls.model_fields and cls not in seen:
-            seen.append(cls)
-    return seen
+    return SETTINGS_CLASSES
 
 
 def reject_unknown_env(env: Mapping[str, str] | None = None) -> None:
@@ -164,7 +153,7 @@ def _is_secret(cls: type[SettingsBase], field: str) -> bool:
 
 
 def iter_settings_classes() -> Iterable[type[SettingsBase]]:
-    return tuple(_concrete_classes())
+    return _concrete_classes()
 
 
 def is_set_in_env(cls: type[SettingsBase], field: str, env: Mapping[str, str] | None = None) -> bool:

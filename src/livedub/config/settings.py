@@ -312,3 +312,33 @@ class PathSettings(SettingsBase):
         Path("var/cache/models"),
         description="Assembled packaged model files (Whisper, Kokoro). Safe to delete.",
     )
+
+
+class ModelDownloadSettings(SettingsBase):
+    """Model downloads"""
+
+    env_prefix = ""
+    hf_hub_offline: bool = Field(
+        False,
+        description="Never download from the Hugging Face Hub: a model missing from HF_HOME fails at load, "
+        "naming the cache (huggingface_hub reads it too).",
+        json_schema_extra={"env": "HF_HUB_OFFLINE"},
+    )
+    coqui_tos_agreed: bool = Field(
+        False,
+        description="Accept the Coqui Public Model License, which XTTS-v2 needs (livedub never accepts it for you).",
+        json_schema_extra={"env": "COQUI_TOS_AGREED"},
+    )
+
+
+# every settings class, in .env.example order: the unknown-variable check and `livedub config` see these
+SETTINGS_CLASSES: tuple[type[SettingsBase], ...] = (
+    LogSettings,
+    MediaSettings,
+    OrchestratorSettings,
+    WorkerSettings,
+    WorkerHostSettings,
+    EgressSettings,
+    PathSettings,
+    ModelDownloadSettings,
+)

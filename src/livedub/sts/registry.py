@@ -14,6 +14,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from livedub.config import load_settings
+from livedub.config.settings import ModelDownloadSettings
 from livedub.sts.errors import ProviderUnavailable
 
 INSTALL = "./scripts/install.sh"
@@ -28,15 +30,21 @@ class Stage(str, Enum):
     vad = "vad"
 
 
+def _model_downloads() -> ModelDownloadSettings:
+    return load_settings(ModelDownloadSettings)
+
+
 @dataclass(frozen=True)
 class LoadContext:
-    """What every provider may use when it loads: device and cache directories."""
+    """What every provider may use when it loads: device, cache directories and download policy."""
 
     device: str = "cpu"  # "cpu", "cuda" or "auto"; providers fall back to cpu with a log line
     model_dir: Path = Path("var/cache/models")  # assembled packaged weights (LIVEDUB_MODEL_DIR)
     hf_home: Path = Path("var/cache/huggingface")  # HF_HOME: production downloads
     tts_home: Path = Path("var/cache/tts")  # TTS_HOME: Coqui downloads
     cpu_threads: int = 0  # 0: all cores
+    # HF_HUB_OFFLINE, COQUI_TOS_AGREED: from the environment (through the loader) unless given
+    downloads: ModelDownloadSettings = field(default_factory=_model_downloads)
 
 
 @dataclass(frozen=True)

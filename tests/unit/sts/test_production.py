@@ -13,6 +13,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
+from livedub.config.settings import ModelDownloadSettings
 from livedub.sts import registry
 from livedub.sts.errors import ModelDownloadRequired, ProviderUnavailable, StsError
 from livedub.sts.registry import LoadContext
@@ -22,11 +23,13 @@ from tests.require import requires
 
 @requires(registry.spec("asr", "whisper").availability().ok, "faster-whisper not installed")
 def test_named_whisper_offline_names_its_cache_directory(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # read through the settings loader into the load context
     from livedub.sts.providers.faster_whisper_asr import NamedWhisper
 
+    ctx = LoadContext(hf_home=tmp_path / "hf")
+    assert ctx.downloads.hf_hub_offline is True
     with pytest.raises(ModelDownloadRequired) as error:
-        NamedWhisper(LoadContext(hf_home=tmp_path / "hf"), model="small")
+        NamedWhisper(ctx, model="small")
     assert str(tmp_path / "hf" / "hub") in str(error.value) and "'small'" in str(error.value)
     assert error.value.retryable is False
 
@@ -48,6 +51,8 @@ class _StubModel:
     def __init__(self, model_name: str, progress_bar: bool) -> None:
         import os
 
+        if "xtts" in model_name and os.environ.get("COQUI_TOS_AGREED") != "1":
+            raise EOFError("Coqui would ask for the license on stdin")  # what coqui-tts does
         self.name = model_name
         self.is_multi_lingual = "multilingual" in model_name
         self.is_multi_speaker = self.is_multi_lingual
@@ -76,6 +81,9 @@ def stub_coqui(monkeypatch):
     torch = types.ModuleType("torch")
     torch.cuda = types.SimpleNamespace(is_available=lambda: False)
     monkeypatch.setitem(sys.modules, "torch", torch)
+    # CoquiSynthesizer hands its settings to Coqui in the environment: restored after the test
+    monkeypatch.delenv("TTS_HOME", raising=False)
+    monkeypatch.delenv("COQUI_TOS_AGREED", raising=False)
     _StubModel.calls.clear()
     _StubModel.loaded.clear()
 
@@ -85,12 +93,14 @@ def test_coqui_xtts_clones_from_the_reference_sample_into_tts_home(stub_coqui, t
 
     sample = tmp_path / "anchor.wav"
     sample.write_bytes(b"RIFF")
-    tts = CoquiSynthesizer(LoadContext(device="cuda", tts_home=tmp_path / "tts"))
     voice = resolve_voice(f"xtts:{sample}", "es")
-    monkeypatch.delenv("COQUI_TOS_AGREED", raising=False)
+    refused = CoquiSynthesizer(LoadContext(device="cuda", tts_home=tmp_path / "tts",
+                                           downloads=ModelDownloadSettings(coqui_tos_agreed=False)))
     with pytest.raises(StsError, match="COQUI_TOS_AGREED"):
-        tts.synthesize("Hola a todos.", voice)
-    monkeypatch.setenv("COQUI_TOS_AGREED", "1")
+        refused.synthesize("Hola a todos.", voice)
+    assert _StubModel.loaded == []
+    monkeypatch.setenv("COQUI_TOS_AGREED", "true")  # the setting takes true; Coqui itself wants "1"
+    tts = CoquiSynthesizer(LoadContext(device="cuda", tts_home=tmp_path / "tts"))
     speech = tts.synthesize("Hola a todos.", voice)
     assert speech.sample_rate == 24_000 and len(speech.samples) == 12_000
     assert _StubModel.loaded == [("tts_models/multilingual/multi-dataset/xtts_v2", str((tmp_path / "tts").resolve()))]

@@ -27,8 +27,12 @@ log = logging.getLogger(__name__)
 class CoquiSynthesizer:
     def __init__(self, ctx: LoadContext, **_: Any) -> None:
         ctx.tts_home.mkdir(parents=True, exist_ok=True)
-        # Coqui resolves its download directory from TTS_HOME when it loads a model
-        os.environ["TTS_HOME"] = str(ctx.tts_home.resolve())
+        self._home = ctx.tts_home.resolve()
+        self._tos_agreed = ctx.downloads.coqui_tos_agreed
+        # Coqui reads both from the environment when it loads a model: hand it our settings there
+        os.environ["TTS_HOME"] = str(self._home)
+        if self._tos_agreed:
+            os.environ["COQUI_TOS_AGREED"] = "1"  # Coqui accepts only "1"; the setting also takes true/yes
         try:
             from TTS.api import TTS
         except ImportError as exc:
@@ -43,14 +47,14 @@ class CoquiSynthesizer:
 
     def _model(self, name: str) -> Any:
         if name not in self._models:
-            if "xtts" in name and os.environ.get("COQUI_TOS_AGREED") != "1":
+            if "xtts" in name and not self._tos_agreed:
                 raise StsError("XTTS-v2 needs COQUI_TOS_AGREED=1 (accepting the Coqui Public Model License)",
                                retryable=False)
             try:
                 self._models[name] = self._tts_class(model_name=name, progress_bar=False).to(self._device)
             except (OSError, ConnectionError, RuntimeError) as exc:
                 raise ModelDownloadRequired(
-                    f"Coqui model {name!r} is not in {os.environ['TTS_HOME']} and could not be downloaded "
+                    f"Coqui model {name!r} is not in {self._home} and could not be downloaded "
                     f"({type(exc).__name__}: {str(exc)[:200]})") from exc
             log.info("loaded coqui %s on %s", name, self._device)
         return self._models[name]

@@ -6,7 +6,6 @@ Offline (``HF_HUB_OFFLINE=1``) a model missing from the cache raises ModelDownlo
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +27,12 @@ FLORES = {"en": "eng_Latn", "es": "spa_Latn", "pt": "por_Latn", "fr": "fra_Latn"
           "ko": "kor_Hang", "zh": "zho_Hans", "sv": "swe_Latn", "ro": "ron_Latn", "el": "ell_Grek"}
 
 
-def offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false", "False")
-
-
-def fetch(repo_id: str, cache: Path) -> Path:
-    """A local snapshot of ``repo_id`` in ``cache``; downloads unless offline."""
+def fetch(repo_id: str, cache: Path, *, offline: bool) -> Path:
+    """A local snapshot of ``repo_id`` in ``cache``; downloads unless ``offline``."""
     if Path(repo_id).is_dir():
         return Path(repo_id)
     try:
-        return Path(snapshot_download(repo_id, cache_dir=str(cache), local_files_only=offline()))
+        return Path(snapshot_download(repo_id, cache_dir=str(cache), local_files_only=offline))
     except Exception as exc:  # huggingface_hub: LocalEntryNotFoundError, HTTP and connection errors
         raise ModelDownloadRequired(
             f"model {repo_id!r} is not in {cache} and could not be downloaded "
@@ -48,7 +43,7 @@ def fetch(repo_id: str, cache: Path) -> Path:
 class CTranslate2Translator:
     def __init__(self, ctx: LoadContext, *, model: str = "JustFrederik/nllb-200-distilled-600M-ct2-int8",
                  family: str = "", beam_size: int = 2, **_: Any) -> None:
-        path = fetch(model, Path(ctx.hf_home) / "hub")
+        path = fetch(model, Path(ctx.hf_home) / "hub", offline=ctx.downloads.hf_hub_offline)
         device = resolve_device(ctx.device, lambda: ctranslate2.get_cuda_device_count() > 0, f"translator {model}")
         self._family = family or ("m2m" if "m2m" in model.lower() else "nllb")
         self._translator, device = load_on_device(

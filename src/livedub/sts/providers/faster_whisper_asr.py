@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +102,7 @@ class NamedWhisper(_Whisper):
                  compute_type: str = "", **_: Any) -> None:
         device = resolve_device(ctx.device, _cuda, f"whisper {model}")
         cache = Path(ctx.hf_home) / "hub"
-        offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false", "False")
+        offline = ctx.downloads.hf_hub_offline
         try:
             whisper, device = load_on_device(
                 device,
