@@ -62,6 +62,13 @@ def status_table(streams: list[dict[str, Any]], delay_s: float, error: str | Non
     return table
 
 
+def children_down(stack: LocalStack) -> str:
+    """The stack's own children that are down and being restarted, for the status line."""
+    return "; ".join(
+        f"{child.name} {child.last_exit}: restarting in {child.restart_in or 0:.1f}s (restart {child.restarts + 1})"
+        for child in stack.children() if not child.up)
+
+
 @click.command(name="up")
 @click.option("--backend", type=click.Choice(["auto", "mediamtx", "nginx"]), default=None,
               help="Override MEDIA_BACKEND.")
@@ -111,6 +118,8 @@ def up_cmd(backend: str | None, rtmp_port: int | None, sts_mode: str | None, no_
                     streams = stack.streams()
                 except httpx.HTTPError as exc:
                     streams, error = [], f"orchestrator not answering: {exc}"
+                down = children_down(stack)
+                error = "; ".join(filter(None, [down, error])) or None
                 live.update(Group(status_table(streams, worker_settings.buffer_target, error),
                                   Text("Ctrl-C to stop", style="dim")))
                 stop.wait(1.0)

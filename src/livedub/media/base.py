@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import subprocess
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -55,6 +56,7 @@ class MediaServer(ABC):
     def __init__(self, host: str, rtmp_port: int) -> None:
         self.host = host
         self.rtmp_port = rtmp_port
+        self._proc: subprocess.Popen[bytes] | None = None  # the child process, while started
 
     # -- lifecycle ------------------------------------------------------------------------
     @abstractmethod
@@ -64,6 +66,11 @@ class MediaServer(ABC):
     @abstractmethod
     def stop(self) -> None:
         """Stop the child process (idempotent)."""
+
+    def exit_code(self) -> int | None:
+        """The media server process's exit code once it has ended by itself; None while it runs or
+        when it is not started (``livedub up`` restarts a media server that died)."""
+        return None if self._proc is None else self._proc.poll()
 
     @abstractmethod
     def path_is_live(self, path: str) -> bool:

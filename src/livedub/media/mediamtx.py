@@ -178,7 +178,6 @@ class MediaMtxServer(MediaServer):
         self.start_timeout = start_timeout
         self._workdir = workdir
         self._own_workdir = False
-        self._proc = None
         self._api: MediaMtxApi | None = None
 
     @classmethod

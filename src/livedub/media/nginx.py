@@ -15,6 +15,8 @@ import logging
 import shutil
 import tempfile
 import threading
+import time
+import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -76,8 +78,12 @@ http {{
 """
 
 
-def hook_payload(form: dict[str, str]) -> dict[str, str]:
-    """nginx-rtmp callback fields -> the MediaMTX hook payload ``{path, query, sourceType, sourceId}``."""
+def hook_payload(form: dict[str, str], source_prefix: str = "") -> dict[str, str]:
+    """nginx-rtmp callback fields -> the MediaMTX hook payload ``{path, query, sourceType, sourceId}``.
+
+    nginx numbers its connections from 1 again after a restart; ``source_prefix`` (one per nginx run)
+    keeps a new publisher's ``sourceId`` apart from an ended one's, which the orchestrator remembers.
+    """
     name = form.get("name", "")
     extra = [(k, v) for k, v in form.items() if k.lower() not in _STANDARD_FIELDS]
     query = ""
@@ -89,16 +95,26 @@ def hook_payload(form: dict[str, str]) -> dict[str, str]:
         "path": f"{form.get('app', APPLICATION)}/{name}",
         "query": query,
         "sourceType": "rtmpConn",
-        "sourceId": form.get("clientid", ""),
+        "sourceId": source_prefix + form.get("clientid", "") if form.get("clientid") else "",
     }
 
 
 class HookBridge:
-    """A loopback HTTP server nginx calls; forwards each ingest event to the orchestrator."""
+    """A loopback HTTP server nginx calls; forwards each ingest event to the orchestrator.
 
-    def __init__(self, target: HookTarget, timeout: float = 2.0, worker_addrs: Iterable[str] = ()) -> None:
+    An orchestrator that does not answer (restarting) is tried again for ``retry_for`` seconds while
+    nginx holds the publisher, so a publisher arriving meanwhile is announced once it is back. After
+    that the publisher is accepted anyway (ingest never breaks): the orchestrator, once restarted,
+    finds it through reconciliation. ``retry_for`` stays below nginx-rtmp's ``netcall_timeout``
+    (7 s), after which nginx would drop the publisher itself.
+    """
+
+    def __init__(self, target: HookTarget, timeout: float = 2.0, worker_addrs: Iterable[str] = (),
+                 retry_for: float = 3.0) -> None:
         self.target = target
         self.timeout = timeout
+        self.retry_for = retry_for
+        self.source_prefix = uuid.uuid4().hex[:8] + "-"
         # besides loopback, the addresses this machine's workers publish from (MEDIA_HOST's)
         self.worker_addrs = frozenset(worker_addrs)
         bridge = self
@@ -131,7 +147,7 @@ class HookBridge:
 
     def handle(self, callback: str, form: dict[str, str]) -> int:
         """One nginx-rtmp callback -> the HTTP status to answer (non-2xx on ``/publish`` refuses the publisher)."""
-        payload = hook_payload(form)
+        payload = hook_payload(form, self.source_prefix)
         if payload["path"].endswith("/in"):
             self.forward(callback, payload)
             return 200  # always: bad settings or a busy orchestrator never break ingest
@@ -143,15 +159,31 @@ class HookBridge:
             return 403
         return 200
 
-    def forward(self, callback: str, payload: dict[str, str]) -> None:
+    def forward(self, callback: str, payload: dict[str, str]) -> bool:
+        """POST the event; retried while the orchestrator is unreachable or answers 5xx, for
+        ``retry_for`` seconds. True when the orchestrator answered (whatever it decided)."""
         url = self.target.ready_url if callback.endswith("/publish") else self.target.not_ready_url
-        try:
-            response = httpx.post(url, json=payload, timeout=self.timeout)
-            if response.status_code >= 300:
-                log.warning("orchestrator refused hook event", extra={"path": payload["path"],
-                            "status": response.status_code, "body": response.text[:200]})
-        except httpx.HTTPError as exc:
-            log.error("orchestrator unreachable for hook event", extra={"path": payload["path"], "error": str(exc)})
+        deadline = time.monotonic() + self.retry_for
+        pause = 0.1
+        while True:
+            try:
+                response = httpx.post(url, json=payload, timeout=self.timeout)
+            except httpx.HTTPError as exc:
+                problem, status = str(exc), None
+            else:
+                if response.status_code < 500:
+                    if response.status_code >= 300:
+                        log.warning("orchestrator refused hook event", extra={"path": payload["path"],
+                                    "status": response.status_code, "body": response.text[:200]})
+                    return True
+                problem, status = response.text[:200], response.status_code
+            if time.monotonic() + pause >= deadline:
+                log.error("orchestrator unreachable for hook event; reconciliation will catch up",
+                          extra={"path": payload["path"], "status": status, "error": problem,
+                                 "retriedForSeconds": self.retry_for})
+                return False
+            time.sleep(pause)  # a retry pause, not synchronisation: nothing to wait on but time
+            pause = min(pause * 2, 0.5)
 
 
 def _is_loopback(addr: str) -> bool:
@@ -178,7 +210,6 @@ class NginxMediaServer(MediaServer):
         # paths and builds URLs) leaves nothing on disk
         self._own_prefix = prefix is None
         self.prefix = Path(prefix) if prefix is not None else Path()
-        self._proc = None
         self._bridge: HookBridge | None = None
 
     @staticmethod

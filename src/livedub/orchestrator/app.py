@@ -221,7 +221,8 @@ def create_app(service: OrchestratorService) -> FastAPI:
             return JSONResponse({"status": "stopped"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    @app.get("/readyz", tags=["ops"], summary="Readiness: running and the first reconciliation was attempted")
+    @app.get("/readyz", tags=["ops"], summary="Readiness: running, the first reconciliation was attempted "
+                                              "and the media server's API answers")
     async def readyz() -> JSONResponse:
         if not service.actor.running:
             return JSONResponse({"status": "stopped"}, status_code=503)
@@ -231,6 +232,10 @@ def create_app(service: OrchestratorService) -> FastAPI:
         body: dict[str, Any] = {"status": "ready"}
         if reconciler is not None:
             body["reconcileError"] = reconciler.last_error
+        media_error = await service.media_probe.error()
+        if media_error is not None:
+            body.update(status="media-server-unreachable", error=media_error)
+            return JSONResponse(body, status_code=503)
         return JSONResponse(body)
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", response_class=Response)

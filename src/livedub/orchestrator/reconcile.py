@@ -20,6 +20,8 @@ from livedub.orchestrator.actor import ActorBusy, Reconcile, SupervisorActor
 
 log = logging.getLogger(__name__)
 
+RETRY_AFTER_FAILURE = 1.0  # seconds
+
 
 class LiveSource(Protocol):
     def list_live_ingest(self) -> set[str]:
@@ -43,14 +45,18 @@ class Reconciler:
         try:
             live = await asyncio.to_thread(self.source.list_live_ingest)
         except Exception as exc:  # noqa: BLE001 - any failure of the media server: retry next interval
+            if self.last_error is None:  # once per outage, not once per retry
+                log.warning("reconcile: cannot list live paths from the media server",
+                            extra={"error": f"{type(exc).__name__}: {exc}"})
             self.last_error = f"{type(exc).__name__}: {exc}"
-            log.warning("reconcile: cannot list live paths from the media server", extra={"error": self.last_error})
             return False
         try:
             await self.actor.submit(Reconcile(frozenset(live), observed_at))
         except ActorBusy as exc:
             self.last_error = str(exc)
             return False
+        if self.last_error is not None:
+            log.info("reconcile: the media server answers again")
         self.last_error = None
         self.completed += 1
         return True
@@ -80,9 +86,11 @@ class Reconciler:
 
     async def _loop(self) -> None:
         while True:
-            await self.reconcile_once()
+            ok = await self.reconcile_once()
             self._first_pass.set()  # attempted: readiness does not wait for a media server that is down
-            await asyncio.sleep(self.interval)
+            # a media server that did not answer is tried again soon: once it is back (restarted by
+            # `livedub up`, or its container), the workers converge without waiting a whole interval
+            await asyncio.sleep(self.interval if ok else min(self.interval, RETRY_AFTER_FAILURE))
 
 
 def media_endpoint_from_settings(settings: MediaSettings) -> MediaServer:

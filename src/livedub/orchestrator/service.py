@@ -26,6 +26,7 @@ from livedub.config.settings import Launcher as LauncherKind
 from livedub.orchestrator.actor import Clock, SupervisorActor, UrlBuilder
 from livedub.orchestrator.app import create_app
 from livedub.orchestrator.backoff import RestartPolicy
+from livedub.orchestrator.health import MediaProbe
 from livedub.orchestrator.host_launcher import HostLauncher
 from livedub.orchestrator.known_streams import StateWriter, StreamsFile, state_file_path
 from livedub.orchestrator.launcher import Launcher, ProcessLauncher, parse_worker_command, without_secrets
@@ -96,6 +97,7 @@ class OrchestratorService:
         self.actor = SupervisorActor(self.supervisor, self.launcher, media, clock=clock, restored=restored,
                                      store=StateWriter(self.state_file.save) if self.state_file is not None else None)
         self.reconciler = Reconciler(self.actor, media, settings.reconcile_interval) if reconcile else None
+        self.media_probe = MediaProbe(media)  # /readyz: the media server's API answers
         self.events = EventCounts()
         self.registry = build_registry(OrchestratorCollector(self.supervisor.records, self.events,
                                                              settings.max_workers, forwarders))

@@ -117,6 +117,7 @@ class Supervisor:
         rec.last_event_at = now
         rec.last_correlation_id = correlation_id or rec.last_correlation_id
         was_live, had_grace = rec.live, rec.grace_deadline is not None
+        new_source = bool(source_id) and source_id != rec.source_id
         rec.live = True
         rec.grace_deadline = None
         if source_id:
@@ -127,6 +128,12 @@ class Supervisor:
             rec.crashes.clear()
             rec.degraded_reason = None
             rec.degraded_source_id = ""
+            self._set_state(rec, StreamState.idle, now)
+        if rec.state == StreamState.backoff and new_source:
+            # a new publisher (the media server came back, the encoder reconnected) is a fresh reason
+            # to try: it does not wait out the backoff of the crashes its predecessor's loss caused
+            rec.crashes.clear()
+            rec.backoff_deadline = None
             self._set_state(rec, StreamState.idle, now)
         if rec.state == StreamState.idle:
             rec.settings = settings

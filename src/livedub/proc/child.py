@@ -54,6 +54,16 @@ def _signal(proc: subprocess.Popen[Any], sig: int) -> None:
     proc.send_signal(sig)
 
 
+def describe_returncode(code: int) -> str:
+    """``Popen.returncode`` in words: ``exited with code 1``, ``killed by SIGKILL``."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with code {code}"
+
+
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.05,
                abort: Callable[[], str | None] | None = None) -> bool:
     """Poll ``predicate`` until it holds or ``timeout`` passes; ``abort`` returning a reason raises."""

@@ -90,9 +90,67 @@ def test_ingest_is_always_accepted_and_forwarded_even_when_the_orchestrator_refu
     hook_bridge, orchestrator = bridge
     assert nginx_calls(hook_bridge, "/publish", "cam1/in?lang=es", addr) == 200
     assert nginx_calls(hook_bridge, "/publish_done", "cam1/in", addr) == 200
+    source = hook_bridge.source_prefix + "7"  # nginx's client id, kept apart from another nginx run's
     assert orchestrator.events == [
         ("/v1/mediamtx/events/ready", {"path": "live/cam1/in", "query": "lang=es", "sourceType": "rtmpConn",
-                                       "sourceId": "7"}),
+                                       "sourceId": source}),
         ("/v1/mediamtx/events/not-ready", {"path": "live/cam1/in", "query": "", "sourceType": "rtmpConn",
-                                           "sourceId": "7"}),
+                                           "sourceId": source}),
     ]
+
+
+def test_each_bridge_gives_nginx_client_ids_its_own_prefix() -> None:
+    first, second = HookBridge(HookTarget("http://127.0.0.1:9")), HookBridge(HookTarget("http://127.0.0.1:9"))
+    try:
+        assert first.source_prefix != second.source_prefix
+    finally:
+        for bridge in (first, second):
+            bridge._server.server_close()
+
+
+class FlakyOrchestrator(BusyOrchestrator):
+    """Answers 503 (restarting) to the first ``failures`` requests, then 202."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                recorder.events.append((self.path, json.loads(body)))
+                self.send_response(503 if len(recorder.events) <= recorder.failures else 202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, fmt: str, *args: object) -> None:
+                return
+
+        self.server.RequestHandlerClass = Handler
+
+
+def test_an_orchestrator_that_is_restarting_gets_the_event_once_it_answers() -> None:
+    orchestrator = FlakyOrchestrator(failures=2)
+    orchestrator.thread.start()
+    bridge = HookBridge(HookTarget(orchestrator.url), retry_for=5.0)
+    try:
+        assert bridge.forward("/publish", {"path": "live/cam1/in", "query": "", "sourceType": "rtmpConn",
+                                           "sourceId": "x-1"})
+        assert len(orchestrator.events) == 3
+    finally:
+        bridge._server.server_close()
+        orchestrator.server.shutdown()
+        orchestrator.server.server_close()
+
+
+def test_an_unreachable_orchestrator_is_retried_for_a_bounded_time_then_ingest_is_accepted() -> None:
+    import time
+
+    bridge = HookBridge(HookTarget("http://127.0.0.1:9"), retry_for=0.6)  # nothing listens on port 9
+    try:
+        began = time.monotonic()
+        assert bridge.handle("/publish", {"app": "live", "name": "cam1/in", "clientid": "3"}) == 200
+        assert 0.3 <= time.monotonic() - began < 3.0
+    finally:
+        bridge._server.server_close()

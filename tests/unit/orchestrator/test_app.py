@@ -179,9 +179,14 @@ def test_reconcile_at_start_and_health_endpoints(stack) -> None:  # type: ignore
     assert wait_until(lambda: launcher.streams() == ["found"], 5)
     media.live = set()
     assert wait_until(lambda: launcher.streams() == [], 5)
-    media.fail = OSError("connection refused")
+    media.fail = OSError("connection refused")  # the media server died
+    assert wait_until(lambda: client.get("/readyz").status_code == 503, 5)
+    body = client.get("/readyz").json()
+    assert body["status"] == "media-server-unreachable" and "connection refused" in body["error"]
+    assert client.get("/healthz").status_code == 200  # alive: nothing to restart here
     assert wait_until(lambda: client.get("/readyz").json().get("reconcileError") is not None, 5)
-    assert "connection refused" in client.get("/readyz").json()["reconcileError"]
+    media.fail = None  # back
+    assert wait_until(lambda: client.get("/readyz").status_code == 200, 5)
 
 
 def test_unknown_and_invalid_stream_ids(stack) -> None:  # type: ignore[no-untyped-def]

@@ -282,3 +282,17 @@ def test_permanent_exit_codes_degrade_at_once() -> None:
 def test_backoff_delay_never_overflows() -> None:
     policy = RestartPolicy(initial=1.0, maximum=60.0, max_in_window=5, window=600.0)
     assert policy.delay(5000, random.Random(1)) <= 60.0
+
+
+def test_a_new_publisher_during_backoff_starts_a_worker_at_once() -> None:
+    # the media server died: the worker crashed while the ingest was live; the publisher comes back
+    sup = make(initial=30.0)
+    run = start_running(sup)
+    assert sup.worker_exited("a", run, 1, 5.0) == ()
+    assert sup.get("a").state == S.backoff
+    assert sup.ready("a", ES, 6.0, source_id="s1").effects == ()  # the same publisher: backoff holds
+    (start,) = sup.ready("a", ES, 6.5, source_id="s2").effects  # a new one does not wait 15-30 s
+    rec = sup.get("a")
+    assert isinstance(start, StartWorker) and rec.state == S.starting and rec.backoff_deadline is None
+    assert len(rec.crashes) == 0 and rec.source_id == "s2"
+    assert sup.tick(100.0) == ()  # the cancelled backoff starts nothing more
