@@ -6,7 +6,6 @@ import importlib.util
 import os
 import shutil
 import socket
-import subprocess
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -204,15 +203,6 @@ def check_ports(media: MediaSettings, orch: OrchestratorSettings) -> Iterable[Ch
             "free" if free else "in use (is livedub already running?)",
             "" if free else f"stop what listens on {port} or set {variable}",
         )
-
-
-def _git_describe() -> str:
-    try:
-        return subprocess.run(
-            ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, timeout=5, check=False
-        ).stdout.strip()
-    except OSError:
-        return ""
 
 
 def run_checks() -> list[Check]:

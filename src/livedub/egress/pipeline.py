@@ -134,10 +134,6 @@ class ForwardPipeline:
         started = self._first_buffer_at
         return Outcome(side, self.scrub(detail), 0.0 if started is None else time.monotonic() - started)
 
-    @property
-    def forwarding(self) -> bool:
-        return self._first_buffer_at is not None
-
     # -- streaming threads ---------------------------------------------------------------------------
     def _on_sink_buffer(self, _pad: Any, _info: Any) -> Any:
         if self._first_buffer_at is None:

@@ -100,7 +100,3 @@ def configure_logging(settings: LogSettings, component: str, stream: Any = None)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     # httpx logs every request at info; our own code logs what matters
     logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
-def get_logger(name: str) -> logging.Logger:
-    return logging.getLogger(name)

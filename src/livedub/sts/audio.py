@@ -26,10 +26,6 @@ def to_mono(samples: np.ndarray) -> np.ndarray:
     return samples if samples.ndim == 1 else samples.mean(axis=1, dtype=np.float32)
 
 
-def to_channels(mono: np.ndarray, channels: int) -> np.ndarray:
-    return np.repeat(np.asarray(mono, np.float32)[:, None], channels, axis=1)
-
-
 @lru_cache(maxsize=32)
 def _filter_bank(up: int, down: int, zero_crossings: int, beta: float) -> tuple[np.ndarray, np.ndarray]:
     cutoff = min(1.0, up / down)  # relative to the input Nyquist: anti-alias when downsampling

@@ -27,7 +27,8 @@ class ModelNotPrepared(StsError):
 
 
 class ModelDownloadRequired(StsError):
-    """A production model is not in its cache directory and cannot be downloaded (offline)."""
+    """A production model is not in its cache and cannot be downloaded: offline, the Hub unreachable, or no such
+    model on the Hub."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, retryable=False)

@@ -44,6 +44,46 @@ def test_missing_production_packages_point_at_the_gpu_extra(stage: str, name: st
         registry.create(stage, name, LoadContext())
 
 
+CT2_MT = "livedub.sts.providers.ctranslate2_mt"
+
+
+@pytest.fixture
+def ct2_mt(monkeypatch) -> types.ModuleType:
+    """The NLLB provider module; sentencepiece (gpu-models extra) stubbed where it is not installed."""
+    if importlib.util.find_spec("sentencepiece") is None:
+        monkeypatch.setitem(sys.modules, "sentencepiece", types.ModuleType("sentencepiece"))
+    monkeypatch.delitem(sys.modules, CT2_MT, raising=False)
+    module = importlib.import_module(CT2_MT)
+    monkeypatch.setitem(sys.modules, CT2_MT, module)  # dropped after the test, with its stubbed import
+    return module
+
+
+def test_nllb_offline_without_the_model_says_download_required(ct2_mt, tmp_path: Path) -> None:
+    with pytest.raises(ModelDownloadRequired, match="could not be downloaded") as error:
+        ct2_mt.fetch("livedub-tests/no-such-model", tmp_path / "hub", offline=True)
+    assert str(tmp_path / "hub") in str(error.value) and error.value.retryable is False
+
+
+def test_nllb_unknown_repository_names_the_model(ct2_mt, tmp_path: Path, monkeypatch) -> None:
+    from huggingface_hub.utils import RepositoryNotFoundError
+
+    def not_found(*_: object, **__: object) -> str:
+        raise RepositoryNotFoundError.__new__(RepositoryNotFoundError)  # its constructor wants an HTTP response
+
+    monkeypatch.setattr(ct2_mt, "snapshot_download", not_found)
+    with pytest.raises(ModelDownloadRequired, match="not on the Hugging Face Hub"):
+        ct2_mt.fetch("livedub-tests/typo", tmp_path / "hub", offline=False)
+
+
+def test_nllb_fetch_lets_a_bug_through(ct2_mt, tmp_path: Path, monkeypatch) -> None:
+    def broken(*_: object, **__: object) -> str:
+        raise TypeError("snapshot_download() got an unexpected keyword argument")
+
+    monkeypatch.setattr(ct2_mt, "snapshot_download", broken)
+    with pytest.raises(TypeError):  # not "download required": a bug is not a missing model
+        ct2_mt.fetch("livedub-tests/any", tmp_path / "hub", offline=False)
+
+
 class _StubModel:
     calls: ClassVar[list[dict]] = []
     loaded: ClassVar[list[tuple[str, str]]] = []

@@ -12,6 +12,7 @@ from typing import Any
 import ctranslate2
 import sentencepiece
 from huggingface_hub import snapshot_download
+from huggingface_hub.utils import LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
 from livedub.sts.errors import ModelDownloadRequired, UnsupportedLanguage
 from livedub.sts.messages import Translation
@@ -33,10 +34,16 @@ def fetch(repo_id: str, cache: Path, *, offline: bool) -> Path:
         return Path(repo_id)
     try:
         return Path(snapshot_download(repo_id, cache_dir=str(cache), local_files_only=offline))
-    except Exception as exc:  # huggingface_hub: LocalEntryNotFoundError, HTTP and connection errors
+    except LocalEntryNotFoundError as exc:
+        # not cached, and offline or the Hub unreachable (huggingface_hub turns connection errors into this)
         raise ModelDownloadRequired(
             f"model {repo_id!r} is not in {cache} and could not be downloaded "
             f"({type(exc).__name__}); run once with network access (HF_HUB_OFFLINE unset)"
+        ) from exc
+    except (RepositoryNotFoundError, RevisionNotFoundError) as exc:  # gated repositories included
+        raise ModelDownloadRequired(
+            f"model {repo_id!r} is not on the Hugging Face Hub, or needs a token ({type(exc).__name__}); "
+            "check the translator's model name"
         ) from exc
 
 
