@@ -6,11 +6,14 @@ stream id, a publisher that reconnects like OBS and a viewer that reconnects lik
 - the media server is SIGKILLed: `/readyz` is non-200 while it is down, `up` restarts it, and the
   reconnecting publisher's output reaches a viewer again within 10 s;
 - the orchestrator is SIGKILLed (its workers die with it): `up` restarts it, reconciliation starts
-  the worker again, output is back within 10 s, with exactly one worker process.
+  the worker again, output is back within 10 s, with exactly one worker process;
+- a second publisher on a live stream id is refused and the viewer sees no gap: the worker, its
+  record and the real publisher's sourceId stay.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -228,5 +231,34 @@ def test_a_killed_orchestrator_is_restarted_with_exactly_one_worker(stack: Stack
         workers = stack.workers("heal-orch")
         assert workers == [stack.stream("heal-orch")["pid"]] and workers != [old_worker], workers
         print(f"orchestrator SIGKILL -> viewer sees output again after {back_at - killed_at:.1f}s")
+    finally:
+        publisher.stop()
+
+
+def test_a_refused_duplicate_publisher_causes_no_gap_and_keeps_the_record(stack: Stack, tmp_path: Path) -> None:
+    publisher = start_streaming(stack, "dup", tmp_path)
+    try:
+        before = stack.stream("dup")
+        recording = tmp_path / "viewer.flv"
+        viewer = spawn(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-rw_timeout", "3000000",
+                        "-i", stack.url("dup", "out"), "-t", "8", "-c", "copy", "-y", str(recording)],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        try:
+            assert wait_until(lambda: recording.exists() and recording.stat().st_size > 10_000, 15)
+            intruder = subprocess.run(publisher_command(stack.url("dup", "in"), duration_s=2), check=False,
+                                      capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+            assert intruder.returncode != 0, "a second publisher was accepted on a live stream id"
+            # grace is 2 s: had the intruder's end stopped the worker, the viewer would lose it well before 8 s
+            assert viewer.wait(timeout=30) == 0
+        finally:
+            terminate(viewer, timeout=5)
+        shown = json.loads(subprocess.run(
+            ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "json", str(recording)],
+            check=True, capture_output=True, text=True, timeout=30).stdout)
+        assert float(shown["format"]["duration"]) >= 7.5, shown
+        after = stack.stream("dup")
+        assert (after["state"], after["pid"], after["sourceId"], after["lastCorrelationId"]) == (
+            "running", before["pid"], before["sourceId"], before["lastCorrelationId"])
+        assert publisher.connections == 1
     finally:
         publisher.stop()

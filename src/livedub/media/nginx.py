@@ -5,7 +5,9 @@ nginx-rtmp announces publishers with form-encoded ``on_publish``/``on_publish_do
 the orchestrator cannot tell the backends apart. It also decides who may publish (nginx-rtmp
 refuses a publisher whose ``on_publish`` is answered with a non-2xx status): anyone on an ingest
 path ``live/<id>/in``, other paths (the workers' ``live/<id>/out``) only from loopback or the
-address ``MEDIA_HOST`` resolves to (what this machine's workers connect from).
+address ``MEDIA_HOST`` resolves to (what this machine's workers connect from). A second publisher
+of an ingest path that is already published is refused (409) and its events never reach the
+orchestrator.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
@@ -110,8 +112,12 @@ class HookBridge:
     """
 
     def __init__(self, target: HookTarget, timeout: float = 2.0, worker_addrs: Iterable[str] = (),
-                 retry_for: float = 3.0) -> None:
+                 retry_for: float = 3.0, is_published: Callable[[str], bool] | None = None) -> None:
         self.target = target
+        # nginx's view of a path (``live/<id>/in``), to tell a second publisher from a stale entry
+        self.is_published = is_published
+        self._publishers: dict[str, str] = {}  # ingest path -> the admitted publisher's sourceId
+        self._publishers_lock = threading.Lock()
         self.timeout = timeout
         self.retry_for = retry_for
         self.source_prefix = uuid.uuid4().hex[:8] + "-"
@@ -149,6 +155,11 @@ class HookBridge:
         """One nginx-rtmp callback -> the HTTP status to answer (non-2xx on ``/publish`` refuses the publisher)."""
         payload = hook_payload(form, self.source_prefix)
         if payload["path"].endswith("/in"):
+            if callback.endswith("/publish"):
+                if not self._admit(payload["path"], payload["sourceId"]):
+                    return 409
+            elif not self._ended(payload["path"], payload["sourceId"]):
+                return 200  # a refused second publisher left: the stream's publisher is still there
             self.forward(callback, payload)
             return 200  # always: bad settings or a busy orchestrator never break ingest
         # our own outputs (live/<id>/out) fire the same callbacks; only local workers may publish them
@@ -158,6 +169,36 @@ class HookBridge:
                         extra={"path": payload["path"], "addr": addr[:64]})
             return 403
         return 200
+
+    def _admit(self, path: str, source_id: str) -> bool:
+        """Whether a new publisher of ``path`` may publish. nginx-rtmp asks ``on_publish`` before it
+        finds the stream taken ("Already publishing") and calls ``on_publish_done`` for the refused
+        one too: left to nginx, the intruder's events would reach the orchestrator as the stream's
+        and stop its worker. So a second publisher of a path that nginx says is published is refused
+        here, and only the admitted publisher's end is forwarded."""
+        with self._publishers_lock:
+            current = self._publishers.get(path)
+            if current is not None and current != source_id and self._still_published(path):
+                log.warning("refused a second publisher on a live stream", extra={"path": path})
+                return False
+            self._publishers[path] = source_id
+            return True
+
+    def _ended(self, path: str, source_id: str) -> bool:
+        """An ``on_publish_done``: True when it is the admitted publisher's (then forgotten)."""
+        with self._publishers_lock:
+            if self._publishers.get(path) != source_id:
+                return False
+            del self._publishers[path]
+            return True
+
+    def _still_published(self, path: str) -> bool:
+        if self.is_published is None:
+            return True
+        try:
+            return self.is_published(path)
+        except (httpx.HTTPError, ET.ParseError):
+            return True  # nginx's own status page did not answer: keep the publisher we know
 
     def forward(self, callback: str, payload: dict[str, str]) -> bool:
         """POST the event; retried while the orchestrator is unreachable or answers 5xx, for
@@ -232,7 +273,7 @@ class NginxMediaServer(MediaServer):
         for sub in ("logs", "tmp"):
             (self.prefix / sub).mkdir(parents=True, exist_ok=True)
         if hooks is not None:
-            self._bridge = HookBridge(hooks, worker_addrs=host_addresses(self.host))
+            self._bridge = HookBridge(hooks, worker_addrs=host_addresses(self.host), is_published=self.path_is_live)
             self._bridge.start()
         conf = self.prefix / "nginx.conf"
         conf.write_text(self.config_text(self._bridge.url if self._bridge else None))

@@ -154,3 +154,32 @@ def test_an_unreachable_orchestrator_is_retried_for_a_bounded_time_then_ingest_i
         assert 0.3 <= time.monotonic() - began < 3.0
     finally:
         bridge._server.server_close()
+
+
+def test_a_second_publisher_of_a_live_path_is_refused_and_its_events_never_forwarded(bridge) -> None:  # type: ignore[no-untyped-def]
+    hook_bridge, orchestrator = bridge
+    live: set[str] = set()
+    hook_bridge.is_published = lambda path: path in live
+    try:
+        def call(callback: str, clientid: str) -> int:
+            form = {"call": callback.strip("/"), "addr": "127.0.0.1", "clientid": clientid, "app": "live",
+                    "name": "s6/in", "type": "live"}
+            return httpx.post(hook_bridge.url + callback, data=form, timeout=10).status_code
+
+        assert call("/publish", "1") == 200
+        live.add("live/s6/in")
+        assert call("/publish", "2") == 409  # nginx would say "Already publishing" after asking us
+        assert call("/publish_done", "2") == 200  # nginx reports the refused one's end too
+        assert [(path, event["sourceId"]) for path, event in orchestrator.events] == [
+            ("/v1/mediamtx/events/ready", hook_bridge.source_prefix + "1")]
+        assert call("/publish_done", "1") == 200  # the real publisher's end is forwarded
+        live.clear()
+        assert orchestrator.events[-1] == ("/v1/mediamtx/events/not-ready", {
+            "path": "live/s6/in", "query": "", "sourceType": "rtmpConn", "sourceId": hook_bridge.source_prefix + "1"})
+        # a publisher whose end was never reported (nginx says the path is free) does not block the next
+        assert call("/publish", "3") == 200
+        assert call("/publish", "4") == 200
+        assert orchestrator.events[-1][1]["sourceId"] == hook_bridge.source_prefix + "4"
+    finally:
+        hook_bridge.is_published = None
+        hook_bridge._publishers.clear()
