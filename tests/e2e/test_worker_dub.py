@@ -33,6 +33,7 @@ import numpy as np
 import pytest
 
 from livedub.core.mock_sts import ToneSts
+from livedub.demo.clip import PROMPTS as DEMO_PROMPTS
 from livedub.media.nginx import NginxMediaServer
 from livedub.proc.child import terminate, wait_until
 from tests.e2e.conftest import requires_media
@@ -340,15 +341,13 @@ REAL_ENV = {
     "WORKER_MAX_INFLIGHT": "2",  # two STS calls fill the two cores of the test machine
     "WORKER_BREAKER_LATENCY_P95": "12s",  # real STS on 2 shared cores takes 1.5-8 s per fragment
 }
+ENGLISH = dict(DEMO_PROMPTS)  # what each recording says: the demo's transcript (tests/unit/test_demo_clip.py)
 PROMPTS = (
-    Prompt("queue-periodic-announce",
-           "All of our representatives are currently busy. Please stay on the line and your call will be "
-           "answered by the next available representative.",
+    Prompt("queue-periodic-announce", ENGLISH["queue-periodic-announce"],
            "Todos nuestros representantes están ocupados en este momento. Por favor, permanezca en la línea y "
            "su llamada será atendida por el próximo representante disponible."),
-    Prompt("queue-thankyou", "Thank you for your patience.", "Gracias por su paciencia."),
-    Prompt("please-try-call-later", "Please try your call again later.",
-           "Por favor, intente llamar de nuevo más tarde."),
+    Prompt("queue-thankyou", ENGLISH["queue-thankyou"], "Gracias por su paciencia."),
+    Prompt("please-try-call-later", ENGLISH["please-try-call-later"], "Por favor, intente llamar de nuevo más tarde."),
 )
 MUSIC = "macroform-cold_day.wav"  # steady from its first second (some tracks open with near-silence)
 # chrF (tests/e2e/text_metrics.py) of what Whisper base hears in the dub against the human Spanish

@@ -20,8 +20,8 @@ SAMPLES_FIX = "./scripts/install.sh --demo   (Debian packages asterisk-core-soun
 # What the speaker says, in order, with the English text (used as the reference transcript).
 PROMPTS: tuple[tuple[str, str], ...] = (
     ("hello-world", "Hello world."),
-    ("queue-periodic-announce", ("All representatives are currently busy assisting other callers. "
-                                 "Please wait for the next available representative.")),
+    ("queue-periodic-announce", ("All of our representatives are currently busy. Please stay on the line "
+                                 "and your call will be answered by the next available representative.")),
     ("queue-thankyou", "Thank you for your patience."),
     ("please-try-call-later", "Please try your call again later."),
     ("goodbye", "Goodbye."),
