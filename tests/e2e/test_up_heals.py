@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -262,3 +263,20 @@ def test_a_refused_duplicate_publisher_causes_no_gap_and_keeps_the_record(stack:
         assert publisher.connections == 1
     finally:
         publisher.stop()
+
+
+@pytest.mark.parametrize("key", ["../in", "a b/in", "\u00fcn\u00ef/in", "k" * 297 + "/in"],
+                         ids=["dotdot", "space", "unicode", "300-chars"])
+def test_invalid_stream_keys_are_refused_at_publish_time_and_leave_no_record(stack: Stack, key: str) -> None:
+    command = publisher_command(f"rtmp://127.0.0.1:{stack.rtmp_port}", duration_s=2)
+    command[-1:-1] = ["-rtmp_app", "live", "-rtmp_playpath", key]  # the key exactly as given, no URL parsing
+    result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert result.returncode != 0, f"nginx accepted the publisher of {key[:20]!r}"
+    published = stack.media.stat_xml()
+    assert key[:20] not in published and "k" * 20 not in published
+    streams = httpx.get(stack.base + "/v1/streams", timeout=2).json()["streams"]
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,64}", s["streamId"]) for s in streams), streams
+    state = stack.data_dir / "orchestrator" / "streams.json"
+    if state.exists():
+        assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,64}", s) for s in json.loads(state.read_text())["streams"])
+    assert "refused a publisher: the stream key" in stack.log()

@@ -4,8 +4,9 @@ nginx-rtmp announces publishers with form-encoded ``on_publish``/``on_publish_do
 :class:`HookBridge` turns them into exactly the JSON events the MediaMTX hook program sends, so
 the orchestrator cannot tell the backends apart. It also decides who may publish (nginx-rtmp
 refuses a publisher whose ``on_publish`` is answered with a non-2xx status): anyone on an ingest
-path ``live/<id>/in``, other paths (the workers' ``live/<id>/out``) only from loopback or the
-address ``MEDIA_HOST`` resolves to (what this machine's workers connect from). A second publisher
+path ``live/<id>/in``, the workers' ``live/<id>/out`` only from loopback or the address
+``MEDIA_HOST`` resolves to (what this machine's workers connect from), any other path (an invalid
+stream id) nobody. A second publisher
 of an ingest path that is already published is refused (409) and its events never reach the
 orchestrator.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 import shutil
 import tempfile
 import threading
@@ -28,12 +30,15 @@ from urllib.parse import parse_qsl, urlencode
 import httpx
 
 from livedub.media.base import HookTarget, MediaServer, MediaServerError, host_addresses
-from livedub.media.paths import APPLICATION
+from livedub.media.paths import APPLICATION, InvalidPath, stream_id_from_ingest_path
 from livedub.proc.child import port_accepts, spawn, terminate, wait_until
 
 log = logging.getLogger(__name__)
 
 RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
+
+# the only paths that exist: ingest live/<id>/in and the workers' live/<id>/out
+_VALID_PATH = re.compile(rf"{APPLICATION}/[A-Za-z0-9_-]{{1,64}}/(in|out)")
 
 # fields nginx-rtmp always sends; anything else came from the publisher's query string
 _STANDARD_FIELDS = {"call", "addr", "clientid", "app", "flashver", "swfurl", "tcurl", "pageurl", "name", "type"}
@@ -154,6 +159,14 @@ class HookBridge:
     def handle(self, callback: str, form: dict[str, str]) -> int:
         """One nginx-rtmp callback -> the HTTP status to answer (non-2xx on ``/publish`` refuses the publisher)."""
         payload = hook_payload(form, self.source_prefix)
+        if not _VALID_PATH.fullmatch(payload["path"]):
+            # ../in, "a b/in", ünï/in, a key nginx cut short: refused at publish time (nginx-rtmp drops a
+            # publisher whose on_publish is not answered 2xx), so no event, worker or record exists for it
+            if callback.endswith("/publish"):
+                log.warning("refused a publisher: the stream key is not <streamId>/in with streamId of "
+                            "[A-Za-z0-9_-]{1,64}", extra={"path": ascii(payload["path"][:80])})
+                return 400
+            return 200
         if payload["path"].endswith("/in"):
             if callback.endswith("/publish"):
                 if not self._admit(payload["path"], payload["sourceId"]):
@@ -343,7 +356,11 @@ def parse_stat_live(xml_text: str) -> set[str]:
 
 
 def parse_stat_ingest(xml_text: str) -> set[str]:
-    """Stream ids being published on ``live/<id>/in``."""
-    prefix = APPLICATION + "/"
-    return {path[len(prefix) : -len("/in")] for path in parse_stat_live(xml_text)
-            if path.startswith(prefix) and path.endswith("/in") and path.count("/") == 2}
+    """Stream ids being published on ``live/<id>/in`` (valid ids only: nothing else reaches a record)."""
+    ids = set()
+    for path in parse_stat_live(xml_text):
+        try:
+            ids.add(stream_id_from_ingest_path(path))
+        except InvalidPath:
+            continue  # outputs, and anything nginx let through before the bridge refused it
+    return ids

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from livedub.config.settings import MediaBackend, MediaSettings
 from livedub.media.base import MediaServer
+from livedub.media.paths import STREAM_ID_RE
 from livedub.orchestrator.actor import ActorBusy, Reconcile, SupervisorActor
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,11 @@ class Reconciler:
                             extra={"error": f"{type(exc).__name__}: {exc}"})
             self.last_error = f"{type(exc).__name__}: {exc}"
             return False
+        valid = {stream_id for stream_id in live if STREAM_ID_RE.fullmatch(stream_id)}
+        if valid != live:  # a backend that let one through: it never becomes a record or a worker
+            log.warning("reconcile: ignored live paths with invalid stream ids", extra={"count": len(live - valid)})
         try:
-            await self.actor.submit(Reconcile(frozenset(live), observed_at))
+            await self.actor.submit(Reconcile(frozenset(valid), observed_at))
         except ActorBusy as exc:
             self.last_error = str(exc)
             return False

@@ -43,6 +43,8 @@ def test_compose_config_content() -> None:
     assert ingest["runOnReady"] == "sh /hooks/hook.sh ready"
     assert ingest["runOnNotReady"] == "sh /hooks/hook.sh not-ready"
     assert conf["paths"]["~^live/[A-Za-z0-9_-]{1,64}/out$"] == {}
+    # only live/<valid id>/in and /out exist: MediaMTX refuses any other path (../in, "a b/in") itself
+    assert set(conf["paths"]) == {"~^live/[A-Za-z0-9_-]{1,64}/in$", "~^live/[A-Za-z0-9_-]{1,64}/out$"}
     api_user = conf["authInternalUsers"][1]
     assert {p["action"] for p in api_user["permissions"]} == {"api", "metrics"}
     assert "172.16.0.0/12" in api_user["ips"]

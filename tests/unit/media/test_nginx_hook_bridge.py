@@ -71,7 +71,8 @@ def nginx_calls(bridge: HookBridge, callback: str, name: str, addr: str) -> int:
     ("/publish", "cam1/out", "203.0.113.7", 403),  # someone else's publisher on a worker's output
     ("/publish", "cam1/out", "10.1.2.3", 403),  # embedded backend: workers run on this machine
     ("/publish", "cam1/out", "", 403),  # no address: not known to be local
-    ("/publish", "cam1/other", "203.0.113.7", 403),
+    ("/publish", "cam1/other", "203.0.113.7", 400),  # not a path that exists
+    ("/publish", "cam1/other", "127.0.0.1", 400),
     ("/publish", "cam1/out", "127.0.0.1", 200),  # our worker
     ("/publish", "cam1/out", "::1", 200),
     ("/publish", "cam1/out", "::ffff:127.0.0.1", 200),
@@ -183,3 +184,13 @@ def test_a_second_publisher_of_a_live_path_is_refused_and_its_events_never_forwa
     finally:
         hook_bridge.is_published = None
         hook_bridge._publishers.clear()
+
+
+@pytest.mark.parametrize("name", ["../in", "a b/in", "\u00fcn\u00ef/in", "x" * 250, "a/b/in", "/in", "cam1/in/x",
+                                  "x" * 65 + "/in"])
+@pytest.mark.parametrize("addr", ["203.0.113.7", "127.0.0.1"])
+def test_invalid_stream_keys_are_refused_at_publish_time_and_never_forwarded(bridge, name: str, addr: str) -> None:  # type: ignore[no-untyped-def]
+    hook_bridge, orchestrator = bridge
+    assert nginx_calls(hook_bridge, "/publish", name, addr) == 400
+    assert nginx_calls(hook_bridge, "/publish_done", name, addr) == 200
+    assert orchestrator.events == []

@@ -50,6 +50,10 @@ STAT = """<?xml version="1.0"?><rtmp><server><application><name>live</name><live
 <stream><name>a/in</name><publishing/><active/></stream>
 <stream><name>a/out</name><publishing/></stream>
 <stream><name>b/in</name></stream>
+<stream><name>../in</name><publishing/></stream>
+<stream><name>a b/in</name><publishing/></stream>
+<stream><name>ünï/in</name><publishing/></stream>
+<stream><name>x/y/in</name><publishing/></stream>
 </live></application><application><name>other</name><live><stream><name>c/in</name><publishing/></stream></live></application>
 </server></rtmp>"""
 
@@ -61,7 +65,8 @@ def test_stat_lists_only_published_ingest_paths() -> None:
 def test_stat_lists_every_published_path() -> None:
     from livedub.media.nginx import parse_stat_live
 
-    assert parse_stat_live(STAT) == {"live/a/in", "live/a/out", "other/c/in"}
+    assert parse_stat_live(STAT) == {"live/a/in", "live/a/out", "other/c/in", "live/../in", "live/a b/in",
+                                     "live/ünï/in", "live/x/y/in"}
 
 
 @pytest.mark.parametrize("path", ["live/abc\n/in", "live/abc/in\n", "live/abc/in\n\n"])

@@ -203,3 +203,12 @@ def test_openapi_schema_documents_the_hook_endpoints(stack) -> None:  # type: ig
     assert body["required"] == ["path"] and set(body["properties"]) == {"path", "query", "sourceType", "sourceId"}
     assert {"202", "400", "413", "422", "429", "503"} <= set(post["responses"])
     assert "/v1/streams/{stream_id}" in schema["paths"] and "/metrics" in schema["paths"]
+
+
+def test_reconciliation_never_makes_a_record_of_an_invalid_stream_id(stack) -> None:  # type: ignore[no-untyped-def]
+    client, launcher, media, _service = stack(reconcile_interval="100ms")
+    media.live = {"ok", "../x", "a b", "\u00fcn\u00ef", "x" * 65}  # a backend that let them through
+    assert wait_until(lambda: launcher.streams() == ["ok"], 5)
+    listed = media.listed
+    assert wait_until(lambda: media.listed >= listed + 2, 5)  # two more passes: still nothing else
+    assert [s["streamId"] for s in client.get("/v1/streams").json()["streams"]] == ["ok"]
