@@ -140,6 +140,13 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
+class Quality(str, Enum):
+    auto = "auto"
+    natural = "natural"
+    fast = "fast"
+    fastest = "fastest"
+
+
 class WorkerSettings(SettingsBase):
     """Stream worker"""
 
@@ -159,7 +166,21 @@ class WorkerSettings(SettingsBase):
     fragment_max_dur: Duration = Field(
         2.0, gt=0, le=10, description="Longest fragment; without a pause it is cut at the quietest point."
     )
-    max_inflight: int = Field(3, ge=1, le=32, description="Fragments processed at once.")
+    segment_max_dur: Duration = Field(
+        3.5, gt=0, le=30, description="Speech segments (utterances, one STS call each) close at a fragment cut "
+        "before a typical fragment would take them past this; lowered to what WORKER_BUFFER_TARGET allows."
+    )
+    segment_pause: Duration = Field(
+        0.3, ge=0, le=5, description="A pause this long at a fragment's end closes the speech segment."
+    )
+    segment_spill: Duration = Field(
+        1.0, ge=0, le=10, description="How far a segment's dub may run on into the non-speech after it."
+    )
+    quality: Quality = Field(
+        Quality.auto, description="Dub quality rung: natural (Kokoro), fast (Pico), fastest (Pico, ducking "
+        "instead of separation), or auto: start fastest, step up while the STS has room, down when it falls behind."
+    )
+    max_inflight: int = Field(3, ge=1, le=32, description="Speech segments processed at once.")
     fallback: Fallback = Field(Fallback.pass_through, description="Audio used when a fragment fails.")
     buffer_target: Duration = Field(3.0, ge=0, le=60, description="Constant delay added to audio and video.")
     input_timeout: Duration = Field(30.0, gt=0, description="How long to wait for the input to appear.")

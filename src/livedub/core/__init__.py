@@ -19,11 +19,14 @@ from livedub.core.messages import (
     FragmentResult,
     FragmentStatus,
     OutputBlock,
+    SpeechSegment,
 )
 from livedub.core.metrics import CoreMetrics
 from livedub.core.processor import Separator, StsError, StsProcessor
+from livedub.core.quality import LadderConfig, QualityLadder
 from livedub.core.replay import Pacing, ReplayReport, replay
 from livedub.core.scheduler import CoreClosed, CoreStats, StreamingCore
+from livedub.core.segmenter import Segmenter, SegmenterConfig
 from livedub.core.vad import EnergyVad, Vad
 
 __all__ = [
@@ -44,14 +47,19 @@ __all__ = [
     "FragmentResult",
     "FragmentStatus",
     "FragmenterConfig",
+    "LadderConfig",
     "ManualExecutor",
     "MonotonicClock",
     "OutputBlock",
     "Pacing",
+    "QualityLadder",
     "ReplayReport",
     "RunBundle",
+    "Segmenter",
+    "SegmenterConfig",
     "Separator",
     "SimulatedExecutor",
+    "SpeechSegment",
     "StreamingCore",
     "StsError",
     "StsProcessor",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from livedub.config.settings import Fallback, WorkerSettings
+from livedub.config.settings import Fallback, StsMode, WorkerSettings
 from livedub.core.messages import NS_PER_S, SAMPLE_RATE
+from livedub.core.quality import LadderConfig
+from livedub.core.segmenter import SegmenterConfig
 
 
 def _ns(seconds: float) -> int:
@@ -33,6 +35,14 @@ class FragmenterConfig:
         return duration_ns * SAMPLE_RATE // NS_PER_S
 
 
+def one_fragment_segments(longest_fragment_ns: int) -> SegmenterConfig:
+    """Every fragment a speech segment of its own, whatever the VAD heard: mock mode, where each
+    fragment gets its own deterministic tone (one STS call per fragment, measurable end to end).
+    (CoreConfig fills in the fragmenter's real lengths; a maximum of zero closes every segment.)"""
+    return SegmenterConfig(max_ns=0, min_speech_ns=0, fragment_max_ns=longest_fragment_ns,
+                           fragment_target_ns=0)
+
+
 @dataclass(frozen=True)
 class BreakerConfig:
     failure_threshold: int = 3
@@ -50,6 +60,8 @@ class CoreConfig:
     is handed to the caller ``output_lead`` earlier; that moment is its (hard) deadline."""
 
     fragmenter: FragmenterConfig = field(default_factory=FragmenterConfig)
+    segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
+    quality: LadderConfig = field(default_factory=LadderConfig)
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
     delay_ns: int = _ns(3.0)
     output_lead_ns: int = _ns(0.2)
@@ -68,6 +80,14 @@ class CoreConfig:
                 "WORKER_BUFFER_TARGET must exceed WORKER_FRAGMENT_MAX_DUR + WORKER_FRAGMENT_OVERLAP + "
                 "WORKER_OUTPUT_LEAD, or the longest fragments could never be dubbed in time"
             )
+        # a segment's dub is due when its first fragment plays: it may not outgrow what the delay allows
+        longest_fragment = self.fragmenter.max_ns + self.fragmenter.overlap_ns
+        typical_fragment = self.fragmenter.target_ns + self.fragmenter.overlap_ns
+        allowed = self.delay_ns - self.output_lead_ns - self.soft_margin_ns  # the longest segment the delay covers
+        capped = max(typical_fragment,
+                     min(self.segmenter.max_ns, allowed - (longest_fragment - typical_fragment)))
+        object.__setattr__(self, "segmenter", replace(self.segmenter, max_ns=capped, fragment_max_ns=longest_fragment,
+                                                      fragment_target_ns=typical_fragment))
 
     @classmethod
     def from_settings(cls, worker: WorkerSettings) -> CoreConfig:
@@ -78,6 +98,14 @@ class CoreConfig:
                 max_ns=_ns(worker.fragment_max_dur),
                 overlap_ns=_ns(worker.fragment_overlap),
             ),
+            segmenter=SegmenterConfig(
+                max_ns=_ns(worker.segment_max_dur),
+                pause_ns=_ns(worker.segment_pause),
+                spill_ns=_ns(worker.segment_spill),
+                fragment_max_ns=_ns(worker.fragment_max_dur + worker.fragment_overlap),
+            ) if worker.sts_mode is not StsMode.mock else one_fragment_segments(
+                _ns(worker.fragment_max_dur + worker.fragment_overlap)),
+            quality=LadderConfig(mode=worker.quality.value),
             breaker=BreakerConfig(
                 failure_threshold=worker.breaker_failures,
                 latency_p95_ns=_ns(worker.breaker_latency_p95),

@@ -185,9 +185,32 @@ class Fragmenter:
             range(first, last + 1), key=lambda b: max(levels[b - 1], levels[min(b, len(levels) - 1)])
         )
 
+    def _classify_until(self, limit: int) -> None:
+        """VAD verdicts for every whole frame before ``limit`` (a flush may cut past the analysis)."""
+        while (len(self._speech) + 1) * self._frame <= min(limit, self._buffer.length):
+            start = len(self._speech) * self._frame
+            frame = self._buffer.view(start, start + self._frame)
+            self._speech.append(bool(self._vad.is_speech(frame)))
+            self._levels.append(frame_level_db(frame))
+
+    def _speech_stats(self, cut: int) -> tuple[int, int]:
+        """(voiced ns, trailing non-speech ns) of the fragment's first ``cut`` samples."""
+        self._classify_until(cut)
+        frames = self._speech[: cut // self._frame]
+        voiced = sum(frames)
+        trailing = 0
+        for speech in reversed(frames):
+            if speech:
+                break
+            trailing += 1
+        trailing_samples = trailing * self._frame + (cut - len(frames) * self._frame if not frames or
+                                                     not frames[-1] else 0)
+        return samples_to_ns(voiced * self._frame), samples_to_ns(trailing_samples)
+
     def _emit(self, cut: int, overlap: int) -> AudioFragment:
         assert self._segment_pts is not None
         length = cut + overlap
+        speech_ns, trailing_pause_ns = self._speech_stats(cut)
         fragment = AudioFragment(
             id=f"{self._id_prefix}-{self._sequence:06d}",
             stream_id=self._stream_id,
@@ -196,6 +219,8 @@ class Fragmenter:
             duration=samples_to_ns(self._fragment_start + length) - samples_to_ns(self._fragment_start),
             samples=self._buffer.view(0, length).copy(),
             overlap_samples=overlap,
+            speech_ns=speech_ns,
+            trailing_pause_ns=trailing_pause_ns,
         )
         self._sequence += 1
         self.stats.fragments += 1

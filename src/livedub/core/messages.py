@@ -7,7 +7,8 @@ normalised by the sanitiser; output blocks are ``int16`` again, ready for an ``a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -52,6 +53,9 @@ class AudioFragment:
     overlap_samples: int = 0
     sample_rate: int = SAMPLE_RATE
     channels: int = CHANNELS
+    # what the fragmenter's VAD heard (None: not analysed, e.g. a fragment built by hand: speech)
+    speech_ns: int | None = None  # voiced time within the fragment (overlap excluded)
+    trailing_pause_ns: int = 0  # non-speech at the fragment's end (before the overlap)
 
     def __post_init__(self) -> None:
         if self.samples.dtype != np.int16 or self.samples.ndim != 2 or self.samples.shape[1] != self.channels:
@@ -71,11 +75,72 @@ class AudioFragment:
 
 
 @dataclass(frozen=True, eq=False)
+class SpeechSegment:
+    """What the STS works on: an utterance, one or more consecutive fragments with speech.
+
+    ``samples`` is the segment's audio without the fragments' overlaps: int16 (n, channels), the
+    span ``[start_pts, start_pts + duration)``. The STS dubs it once; the core lays the result over
+    the fragments it spans. ``spill_ns``: how far past its end the dub may run on (into following
+    non-speech); ``tier``: the quality rung the core chose for it (see :mod:`livedub.core.quality`).
+    It has the attributes of an :class:`AudioFragment` that a processor reads (``id``, ``sequence``,
+    ``samples``, ``num_samples``, ``channels``, ``stream_id``, ``start_pts``, ``duration``).
+    """
+
+    id: str
+    stream_id: str
+    sequence: int
+    start_pts: int
+    duration: int
+    samples: np.ndarray
+    fragments: tuple[AudioFragment, ...]
+    spill_ns: int = 0
+    tier: str = ""
+    sample_rate: int = SAMPLE_RATE
+    channels: int = CHANNELS
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "samples", _frozen(self.samples))
+
+    @classmethod
+    def of(cls, fragments: tuple[AudioFragment, ...], sequence: int, *, spill_ns: int = 0) -> SpeechSegment:
+        if not fragments:
+            raise ValueError("a segment needs at least one fragment")
+        parts = [f.samples[: f.num_samples - f.overlap_samples] for f in fragments[:-1]] + [fragments[-1].samples]
+        first = fragments[0]
+        return cls(id=f"{first.stream_id}-seg{sequence:06d}", stream_id=first.stream_id, sequence=sequence,
+                   start_pts=first.start_pts, duration=fragments[-1].end_pts - first.start_pts,
+                   samples=np.concatenate(parts), fragments=fragments, spill_ns=spill_ns)
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.samples.shape[0])
+
+    @property
+    def end_pts(self) -> int:
+        return self.start_pts + self.duration
+
+    def offset_of(self, fragment: AudioFragment) -> int:
+        """Sample offset of ``fragment`` within the segment's audio."""
+        offset = 0
+        for own in self.fragments:
+            if own is fragment:
+                return offset
+            offset += own.num_samples - own.overlap_samples
+        raise ValueError(f"fragment {fragment.id} is not part of segment {self.id}")
+
+    def with_tier(self, tier: str) -> SpeechSegment:
+        return replace(self, tier=tier)
+
+
+@dataclass(frozen=True, eq=False)
 class DubbedAudio:
-    """What an STS processor returns for one fragment: the audio to play over the fragment's span.
+    """What an STS processor returns for one segment: the audio to play over the segment's span.
 
     ``samples``: shape (n,) or (n, c), ``int16`` or float (full scale 1.0), at ``sample_rate``.
     The sanitiser fixes length, rate, channels and bad values, so a processor need not be exact.
+    ``tail``: dubbed voice alone (float, mono or (n, c)) that runs on past the segment's end, at
+    most ``spill_ns`` long; the core lays it over the following non-speech fragments.
+    ``stage_seconds``: what each STS stage cost (the quality ladder and the run bundle read it).
     """
 
     fragment_id: str
@@ -84,11 +149,15 @@ class DubbedAudio:
     sample_rate: int = SAMPLE_RATE
     transcript: str | None = None
     translation: str | None = None
+    tail: np.ndarray | None = None
+    tier: str = ""
+    stage_seconds: Mapping[str, float] = field(default_factory=dict)
 
 
 class FragmentStatus(str, Enum):
-    dubbed = "dubbed"
-    fallback = "fallback"
+    dubbed = "dubbed"  # part of a speech segment whose dub plays
+    fallback = "fallback"  # part of a speech segment that was not dubbed (see FallbackReason)
+    no_speech = "no-speech"  # the VAD heard no speech: the original plays (with a dub's run-on)
 
 
 class FallbackReason(str, Enum):
@@ -135,12 +204,18 @@ class FragmentResult:
     fixes: tuple[str, ...] = ()
     transcript: str | None = None
     translation: str | None = None
+    speech: bool = True  # False: the VAD heard no speech, so no STS call was needed
+    segment_id: str | None = None  # the speech segment it belongs to (None without speech)
+    tier: str | None = None  # the quality rung that voiced it
 
     def to_json(self) -> dict[str, Any]:
         rtt = self.timing.rtt_ns
         return {
             "fragmentId": self.fragment_id,
             "sequence": self.sequence,
+            "speech": self.speech,
+            "segmentId": self.segment_id,
+            "tier": self.tier,
             "startPtsNs": self.start_pts,
             "durationNs": self.duration,
             "status": self.status.value,

@@ -15,7 +15,7 @@ class CoreMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self.fragments = Counter(
-            "worker_audio_fragments_total", "Fragments emitted, by status (dubbed or fallback).",
+            "worker_audio_fragments_total", "Fragments emitted, by status (dubbed, fallback, or no-speech: nothing to dub).",
             ["status"], registry=registry)
         self.fallbacks = Counter(
             "worker_fallback_total", "Fragments that played a fallback, by reason.", ["reason"], registry=registry)
@@ -50,6 +50,15 @@ class CoreMetrics:
             "worker_sts_breaker_transitions_total", "Breaker state changes, by new state.", ["to"],
             registry=registry)
 
+        self.segments = Counter(
+            "worker_speech_segments_total", "Speech segments (one STS call each), by outcome (dubbed or fallback).",
+            ["status"], registry=registry)
+        self.quality_tier = Gauge(
+            "worker_quality_tier", "1 for the quality rung voicing new speech segments now, 0 for the others.",
+            ["tier"], registry=registry)
+        self.quality_steps = Counter(
+            "worker_quality_steps_total", "Quality ladder steps, by direction (up/down) and the rung stepped to.",
+            ["direction", "tier"], registry=registry)
         self.bundle_errors = Counter(
             "worker_run_bundle_write_errors_total", "Run bundle files that could not be written.",
             registry=registry)

@@ -1,9 +1,9 @@
-"""STS processors for mock mode, tests and benchmarks. Deterministic: same fragment, same output.
+"""STS processors for mock mode, tests and benchmarks. Deterministic: same segment, same output.
 
-* :class:`ToneSts`: a tone per fragment, ``base_hz + step_hz * (sequence % steps)`` (audibly "dubbed").
-* :class:`PassThroughSts`: the fragment's own audio (exercises the whole path, output == input).
+* :class:`ToneSts`: a tone per speech segment, ``base_hz + step_hz * (sequence % steps)`` (audibly "dubbed").
+* :class:`PassThroughSts`: the segment's own audio (exercises the whole path, output == input).
 * :class:`FakeSts`: wraps another processor with latency and failures drawn from a seeded RNG per
-  fragment, waiting on the injected clock (virtual time under a SimulatedExecutor).
+  segment, waiting on the injected clock (virtual time under a SimulatedExecutor).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 
 from livedub.core.audio import to_float
 from livedub.core.clock import Clock
-from livedub.core.messages import SAMPLE_RATE, AudioFragment, DubbedAudio
+from livedub.core.messages import SAMPLE_RATE, DubbedAudio, SpeechSegment
 from livedub.core.processor import StsError, StsProcessor
 
 
@@ -23,23 +23,23 @@ class ToneSts:
     def frequency(self, sequence: int) -> float:
         return self.base_hz + self.step_hz * (sequence % self.steps)
 
-    def process(self, fragment: AudioFragment) -> DubbedAudio:
-        t = np.arange(fragment.num_samples, dtype=np.float64) / SAMPLE_RATE
-        tone = (self.amplitude * np.sin(2 * np.pi * self.frequency(fragment.sequence) * t)).astype(np.float32)
-        return DubbedAudio(fragment_id=fragment.id, sequence=fragment.sequence,
-                           samples=np.repeat(tone[:, None], fragment.channels, axis=1),
-                           transcript=f"<tone {self.frequency(fragment.sequence):g} Hz>")
+    def process(self, segment: SpeechSegment) -> DubbedAudio:
+        t = np.arange(segment.num_samples, dtype=np.float64) / SAMPLE_RATE
+        tone = (self.amplitude * np.sin(2 * np.pi * self.frequency(segment.sequence) * t)).astype(np.float32)
+        return DubbedAudio(fragment_id=segment.id, sequence=segment.sequence,
+                           samples=np.repeat(tone[:, None], segment.channels, axis=1),
+                           transcript=f"<tone {self.frequency(segment.sequence):g} Hz>")
 
 
 class PassThroughSts:
-    def process(self, fragment: AudioFragment) -> DubbedAudio:
-        return DubbedAudio(fragment_id=fragment.id, sequence=fragment.sequence, samples=to_float(fragment.samples))
+    def process(self, segment: SpeechSegment) -> DubbedAudio:
+        return DubbedAudio(fragment_id=segment.id, sequence=segment.sequence, samples=to_float(segment.samples))
 
 
 class FakeSts:
     """``latency_ns`` +- ``jitter_ns`` (uniform) per call, failing with probability ``failure_rate``.
 
-    The draw for a fragment depends only on ``seed`` and its sequence, not on call order, so runs
+    The draw for a segment depends only on ``seed`` and its sequence, not on call order, so runs
     with threads are as reproducible as runs without.
     """
 
@@ -60,14 +60,14 @@ class FakeSts:
         self._latency, self._jitter, self._failure_rate, self._seed = latency_ns, jitter_ns, failure_rate, seed
 
     def draw(self, sequence: int) -> tuple[int, bool]:
-        """(latency ns, fails) for a fragment."""
+        """(latency ns, fails) for a segment."""
         rng = np.random.default_rng([self._seed, sequence])
         latency = self._latency + int(rng.uniform(-self._jitter, self._jitter)) if self._jitter else self._latency
         return max(0, latency), bool(rng.random() < self._failure_rate)
 
-    def process(self, fragment: AudioFragment) -> DubbedAudio:
-        latency, fails = self.draw(fragment.sequence)
+    def process(self, segment: SpeechSegment) -> DubbedAudio:
+        latency, fails = self.draw(segment.sequence)
         self._clock.sleep(latency)
         if fails:
-            raise StsError(f"injected failure for fragment {fragment.sequence}")
-        return self._inner.process(fragment)
+            raise StsError(f"injected failure for segment {segment.sequence}")
+        return self._inner.process(segment)

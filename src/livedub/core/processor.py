@@ -14,15 +14,17 @@ from typing import Protocol
 
 import numpy as np
 
-from livedub.core.messages import AudioFragment, DubbedAudio
+from livedub.core.messages import AudioFragment, DubbedAudio, SpeechSegment
 
 
 class StsProcessor(Protocol):
-    def process(self, fragment: AudioFragment) -> DubbedAudio:
-        """Dub one fragment. Blocking; called from executor threads, several at once (thread-safe).
+    def process(self, segment: SpeechSegment) -> DubbedAudio:
+        """Dub one speech segment. Blocking; called from executor threads, several at once (thread-safe).
 
-        Returns the audio to play over the fragment's span (dub already mixed over the background).
-        Raise :class:`StsError` for a classified failure; any other exception counts as one too.
+        Returns the audio to play over the segment's span (dub already mixed over the background),
+        optionally a ``tail`` of dubbed voice running on past its end (at most ``segment.spill_ns``),
+        voiced at ``segment.tier``. Raise :class:`StsError` for a classified failure; any other
+        exception counts as one too. A processor may offer ``quality_rungs`` (names, best first).
         """
 
 

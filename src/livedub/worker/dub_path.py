@@ -78,6 +78,9 @@ def create_dub_path(context: AudioPathContext) -> DubAudioPath:
                                         "separator": type(engine.separator).__name__ if engine.separator else None,
                                         "sourceLang": worker.source_lang, "targetLang": worker.target_lang})
     clock = MonotonicClock()
-    core = create_core(worker, paths, processor=engine.processor, registry=context.registry, clock=clock,
-                       separator=engine.separator, run_id=context.run_id)
+    try:
+        core = create_core(worker, paths, processor=engine.processor, registry=context.registry, clock=clock,
+                           separator=engine.separator, run_id=context.run_id)
+    except ValueError as exc:  # e.g. WORKER_QUALITY names a rung this language's voices do not offer
+        raise AudioPathUnavailable(f"invalid worker settings for {worker.sts_mode.value} mode: {exc}") from None
     return DubAudioPath(core, clock)

@@ -9,12 +9,14 @@ from prometheus_client import CollectorRegistry
 
 from livedub.config.settings import Fallback
 from livedub.core.clock import FakeClock
-from livedub.core.config import BreakerConfig, CoreConfig, FragmenterConfig
+from livedub.core.config import BreakerConfig, CoreConfig, FragmenterConfig, one_fragment_segments
 from livedub.core.executor import ManualExecutor
 from livedub.core.messages import SAMPLE_RATE, OutputBlock, samples_to_ns
 from livedub.core.metrics import CoreMetrics
 from livedub.core.processor import Separator, StsProcessor
+from livedub.core.quality import LadderConfig
 from livedub.core.scheduler import StreamingCore
+from livedub.core.segmenter import SegmenterConfig
 
 SECOND = 1_000_000_000
 MS = 1_000_000
@@ -25,6 +27,15 @@ def noise(seconds: float, seed: int = 0, level: float = 0.1) -> np.ndarray:
     rng = np.random.default_rng(seed)
     count = round(seconds * SAMPLE_RATE)
     return (rng.standard_normal((count, 2)) * level * 32767).clip(-32768, 32767).astype(np.int16)
+
+
+def speechlike(seconds: float, seed: int = 0, word_s: float = 0.32, gap_s: float = 0.08) -> np.ndarray:
+    """Noise in word-long bursts with short silent gaps: what the energy VAD hears as continuous speech."""
+    audio = noise(seconds, seed)
+    period = round((word_s + gap_s) * SAMPLE_RATE)
+    for start in range(round(word_s * SAMPLE_RATE), len(audio), period):
+        audio[start:start + round(gap_s * SAMPLE_RATE)] = 0
+    return audio
 
 
 def fixed_fragments(seconds: float = 1.0, overlap_s: float = 0.0) -> FragmenterConfig:
@@ -65,7 +76,7 @@ class Rig:
         return pulled
 
     def job(self, sequence: int):
-        """The executor job that carries fragment ``sequence``."""
+        """The executor job that carries segment ``sequence`` (with one-fragment segments: that fragment)."""
         for job in self.executor.jobs:
             if job.call.args[0].sequence == sequence:
                 return job
@@ -89,12 +100,17 @@ def make_rig(
     breaker: BreakerConfig | None = None,
     separator: Separator | None = None,
     duck_gain_db: float = -12.0,
+    segmenter: SegmenterConfig | None = None,
+    quality: LadderConfig | None = None,
 ) -> Rig:
     clock = FakeClock(0)
     executor = ManualExecutor()
     metrics = CoreMetrics(CollectorRegistry())
+    fragmenter = fragmenter or fixed_fragments()
     config = CoreConfig(
-        fragmenter=fragmenter or fixed_fragments(),
+        fragmenter=fragmenter,
+        segmenter=segmenter or one_fragment_segments(fragmenter.max_ns + fragmenter.overlap_ns),
+        quality=quality or LadderConfig(),
         breaker=breaker or BreakerConfig(),
         delay_ns=round(delay_s * SECOND),
         output_lead_ns=round(lead_s * SECOND),

@@ -16,7 +16,7 @@ from livedub.core.clock import FakeClock
 from livedub.core.executor import ManualExecutor
 from livedub.core.factory import create_core
 from livedub.core.mock_sts import ToneSts
-from tests.unit.core.helpers import SECOND, noise
+from tests.unit.core.helpers import SECOND, noise, speechlike
 
 SECRET_URL = "rtmp://a.rtmp.youtube.com/live2/abcd-SECRET-efgh"
 
@@ -48,13 +48,13 @@ def core_with_bundle(tmp_path: Path, debug_artifacts: bool, run_id: str = "run-1
     return core, clock, executor
 
 
-def drive(core, clock, executor, seconds: float = 3.0) -> None:
+def drive(core, clock, executor, seconds: float = 4.4) -> None:
     def answer() -> None:
         for job in executor.pending():
             if job.call.args[0].sequence != 1:  # fragment 1 times out
                 job.run()
 
-    audio = noise(seconds)
+    audio = speechlike(seconds)
     for start in range(0, len(audio), 960):
         clock.advance_to((start + 960) * SECOND // 48_000)
         core.push(audio[start : start + 960], start * SECOND // 48_000)
