@@ -24,7 +24,7 @@ from livedub.media.nginx import NginxMediaServer
 from livedub.obs.metrics import free_port
 from livedub.orchestrator.service import OrchestratorService
 from livedub.proc.child import spawn, terminate, wait_until
-from tests.unit.orchestrator.conftest import standin_command
+from tests.unit.orchestrator.conftest import standin_command, standin_events, wait_for_standin_events
 
 from .conftest import ffprobe_streams, requires_media
 
@@ -32,11 +32,6 @@ pytestmark = [pytest.mark.e2e, *requires_media]
 
 STREAM = "test-stream"
 GRACE_S = 3.0
-
-
-def events(lock_dir: Path) -> list[str]:
-    path = lock_dir / "events.log"
-    return [line.split()[0] for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def view(client: httpx.Client, stream_id: str = STREAM) -> dict:
@@ -65,6 +60,8 @@ def test_publish_starts_one_worker_and_grace_period_governs_the_stop(
                           abort=lambda: None if publisher.alive() else f"publisher died: {publisher.log()}")
         first = view(client)
         assert first["starts"] == 1 and first["settings"] == {"lang": "fr", "mode": "mock"}
+        # running means spawned: the stand-in writes its JSON, then records its start, a moment later
+        assert wait_for_standin_events(tmp_path, ["start"]), standin_events(tmp_path)
         worker = json.loads((tmp_path / f"{STREAM}.json").read_text())
         assert worker["pid"] == first["pid"]
         assert worker["env"]["WORKER_INPUT_URL"] == nginx_media.worker_input_url(STREAM)
@@ -96,7 +93,7 @@ def test_publish_starts_one_worker_and_grace_period_governs_the_stop(
         assert time.monotonic() - not_ready_seen >= GRACE_S * 0.8
         final = view(client)
         assert (final["starts"], final["stops"], final["failures"], final["pid"]) == (1, 1, 0, None)
-        assert events(tmp_path) == ["start", "stop"]
+        assert standin_events(tmp_path) == ["start", "stop"]
         assert list(tmp_path.glob("*.DUPLICATE")) == []
         metrics = client.get("/metrics").text
         assert f'orchestrator_worker_starts_total{{stream_id="{STREAM}"}} 1.0' in metrics
@@ -130,11 +127,13 @@ def test_orchestrator_process_restart_reconciles_with_the_media_server(
         start_publisher(nginx_media.ingest(STREAM).ffmpeg_url)
         assert wait_until(lambda: view(client).get("state") == "running", 20)
         first_pid = view(client)["pid"]
+        # running means spawned: the stand-in records its start a moment later
+        assert wait_for_standin_events(tmp_path, ["start"]), standin_events(tmp_path)
 
         # SIGTERM: the orchestrator stops its worker and exits cleanly
         orchestrator.send_signal(signal.SIGTERM)
         assert orchestrator.wait(timeout=30) == 0, (tmp_path / "orchestrator-1.log").read_text()[-2000:]
-        assert events(tmp_path) == ["start", "stop"]
+        assert standin_events(tmp_path) == ["start", "stop"]
         assert not _alive(first_pid)
 
         # a new orchestrator gets no hook event (the publisher never left): reconciliation finds it
@@ -142,10 +141,14 @@ def test_orchestrator_process_restart_reconciles_with_the_media_server(
         assert wait_until(lambda: view(client).get("state") == "running", 20), \
             (tmp_path / "orchestrator-2.log").read_text()[-2000:]
         assert view(client)["lastCorrelationId"] == "reconcile"
-        assert events(tmp_path) == ["start", "stop", "start"]
-        worker_lines = [json.loads(line) for line in (tmp_path / "orchestrator-2.log").read_text().splitlines()
-                        if line.startswith("{") and "stand-in worker started" in line]
-        assert worker_lines and worker_lines[0]["streamId"] == STREAM and worker_lines[0]["runId"]
+        assert wait_for_standin_events(tmp_path, ["start", "stop", "start"]), standin_events(tmp_path)
+
+        def worker_lines() -> list[dict]:  # the worker's output, relayed into the orchestrator's log
+            return [json.loads(line) for line in (tmp_path / "orchestrator-2.log").read_text().splitlines()
+                    if line.startswith("{") and "stand-in worker started" in line]
+
+        assert wait_until(lambda: bool(worker_lines()), 15), (tmp_path / "orchestrator-2.log").read_text()[-2000:]
+        assert worker_lines()[0]["streamId"] == STREAM and worker_lines()[0]["runId"]
     finally:
         client.close()
         nginx_media.stop()

@@ -20,7 +20,7 @@ import pytest
 
 from livedub.obs.metrics import free_port
 from livedub.proc.child import pid_alive, spawn, terminate, wait_until
-from tests.unit.orchestrator.conftest import standin_command
+from tests.unit.orchestrator.conftest import standin_command, standin_events, wait_for_standin_events
 
 pytestmark = [pytest.mark.e2e]
 
@@ -38,11 +38,6 @@ def start(name: str, tmp_path: Path, command: str, env: dict[str, str]) -> subpr
     log = (tmp_path / f"{name}.log").open("wb")
     return spawn([sys.executable, "-m", "livedub.cli.main", command], env=env, stdout=log,
                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
-
-def events(lock_dir: Path) -> list[str]:
-    path = lock_dir / "events.log"
-    return [line.split()[0] for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def get(client: httpx.Client, path: str) -> dict:
@@ -92,22 +87,25 @@ def test_orchestrator_and_worker_host_as_two_processes(tmp_path: Path) -> None:
         (worker,) = host_workers()
         assert (worker["streamId"], worker["runId"], worker["pid"], worker["state"]) == \
             (STREAM, first["runId"], first["pid"], "running")
+        # running means spawned: the stand-in records its start (after its JSON) a moment later
+        assert wait_for_standin_events(tmp_path, ["start"]), standin_events(tmp_path)
         standin = json.loads((tmp_path / f"{STREAM}.json").read_text())
         assert standin["pid"] == first["pid"]
         assert standin["env"]["WORKER_INPUT_URL"] == f"rtmp://media.test:1935/live/{STREAM}/in"
         assert standin["env"]["WORKER_TARGET_LANG"] == "fr"
-        assert events(tmp_path) == ["start"]
 
         # not-ready: the worker on the host is stopped once the grace period has passed
         assert orch_api.post("/v1/mediamtx/events/not-ready", json=EVENT).status_code == 202
         assert wait_until(lambda: stream().get("state") == "idle", 15, abort=died), logs()
         assert [w["state"] for w in host_workers()] == ["exited"]
-        assert events(tmp_path) == ["start", "stop"] and not pid_alive(first["pid"])
+        assert standin_events(tmp_path) == ["start", "stop"] and not pid_alive(first["pid"])
 
         # a new publisher; its worker is killed on the host -> the orchestrator restarts it
         assert orch_api.post("/v1/mediamtx/events/ready", json={**EVENT, "sourceId": "conn-2"}).status_code == 202
         assert wait_until(lambda: stream().get("state") == "running", 20, abort=died), logs()
         second = stream()
+        # killed before it recorded its start, it would leave no trace: wait for the start
+        assert wait_for_standin_events(tmp_path, ["start", "stop", "start"]), standin_events(tmp_path)
         os.kill(second["pid"], signal.SIGKILL)
         assert wait_until(lambda: stream().get("restarts") == 1 and stream().get("state") == "running", 20,
                           abort=died), logs()
@@ -116,13 +114,13 @@ def test_orchestrator_and_worker_host_as_two_processes(tmp_path: Path) -> None:
         assert "SIGKILL" in (third["lastError"] or "")
         running = [w for w in host_workers() if w["state"] == "running"]
         assert [(w["runId"], w["pid"]) for w in running] == [(third["runId"], third["pid"])]
-        assert events(tmp_path) == ["start", "stop", "start", "start"]
+        assert wait_for_standin_events(tmp_path, ["start", "stop", "start", "start"]), standin_events(tmp_path)
         assert list(tmp_path.glob("*.DUPLICATE")) == []
 
         # stopping the orchestrator stops its worker on the host; the host stays up
         orch.send_signal(signal.SIGTERM)
         assert orch.wait(timeout=30) == 0, logs()
-        assert events(tmp_path)[-1] == "stop" and not pid_alive(third["pid"])
+        assert standin_events(tmp_path)[-1] == "stop" and not pid_alive(third["pid"])
         assert get(host_api, "/healthz")["running"] == 0
         host.send_signal(signal.SIGTERM)
         assert host.wait(timeout=30) == 0, logs()

@@ -17,12 +17,25 @@ from livedub.config import load_settings
 from livedub.config.settings import OrchestratorSettings
 from livedub.orchestrator.launcher import ExitListener, WorkerExit, WorkerSpec
 from livedub.orchestrator.service import OrchestratorService, RunningOrchestrator
+from livedub.proc.child import wait_until
 
 STANDIN = Path(__file__).with_name("standin_worker.py")
 
 
 def standin_command(lock_dir: Path, *extra: str) -> str:
     return shlex.join([sys.executable, "-I", "-S", str(STANDIN), "--lock-dir", str(lock_dir), *extra])
+
+
+def standin_events(lock_dir: Path) -> list[str]:
+    """What the stand-ins in ``lock_dir`` recorded, in order: start, stop, crash, duplicate."""
+    path = lock_dir / "events.log"
+    return [line.split()[0] for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def wait_for_standin_events(lock_dir: Path, expected: list[str], timeout: float = 15) -> bool:
+    """Wait until the stand-ins have recorded exactly ``expected``. A stream's state says running as
+    soon as its worker is spawned, before the stand-in has written its marker: wait for the marker."""
+    return wait_until(lambda: standin_events(lock_dir) == expected, timeout)
 
 
 class FakeMedia:

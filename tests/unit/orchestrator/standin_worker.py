@@ -4,6 +4,10 @@ It proves "one worker per stream" from the outside: it takes an exclusive, non-b
 on ``<lock-dir>/<stream>.lock`` (released by the kernel however the process dies); failing to get
 it means another worker for the same stream is alive, which it records as a DUPLICATE file.
 
+Its markers, for tests to wait on: ``<stream>.json`` (written whole, then ``start`` in
+``events.log``). A SIGTERM that arrives once ``events.log`` exists is held until ``start`` is
+recorded, so every ``stop`` follows its ``start``.
+
     standin_worker.py --lock-dir DIR [--exit-after SECONDS --exit-code N] [--ignore-term] [--stop-delay S]
 """
 
@@ -26,6 +30,7 @@ def main() -> int:
     parser.add_argument("--ignore-term", action="store_true")
     parser.add_argument("--stop-delay", type=float, default=0.0, help="seconds to finish after SIGTERM")
     args = parser.parse_args()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # until "start" is recorded
 
     stream = os.environ.get("WORKER_STREAM_ID", "")
     pid = os.getpid()
@@ -38,8 +43,10 @@ def main() -> int:
         os.write(events, f"duplicate {stream} {pid}\n".encode())
         return 3
     env = {k: v for k, v in os.environ.items() if k.startswith("WORKER_")}
-    with open(os.path.join(args.lock_dir, f"{stream}.json"), "w") as fh:
+    marker = os.path.join(args.lock_dir, f"{stream}.json")
+    with open(f"{marker}.{pid}.tmp", "w") as fh:
         json.dump({"pid": pid, "env": env}, fh)
+    os.replace(f"{marker}.{pid}.tmp", marker)  # whole when it appears
     os.write(events, f"start {stream} {pid}\n".encode())
     print(json.dumps({"level": "info", "component": "worker", "msg": "stand-in worker started", "pid": pid}),
           flush=True)
@@ -53,6 +60,7 @@ def main() -> int:
         os._exit(0)
 
     signal.signal(signal.SIGTERM, on_term)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # a SIGTERM held until now is handled here
     deadline = None if args.exit_after is None else time.monotonic() + args.exit_after
     while True:
         if deadline is not None and time.monotonic() >= deadline:

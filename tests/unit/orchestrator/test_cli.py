@@ -16,7 +16,7 @@ import pytest
 from livedub.obs.metrics import free_port
 from livedub.proc.child import spawn, terminate, wait_until
 
-from .conftest import standin_command
+from .conftest import standin_command, standin_events, wait_for_standin_events
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -75,6 +75,8 @@ def test_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         event = {"path": "live/cli/in", "query": "lang=fr", "sourceType": "rtmpConn", "sourceId": "1"}
         assert client.post("/v1/mediamtx/events/ready", json=event).status_code == 202
         assert wait_until(lambda: client.get("/v1/streams/cli").json()["state"] == "running", 20)
+        # running means spawned: a SIGTERM before the stand-in recorded its start would leave no trace
+        assert wait_for_standin_events(tmp_path, ["start"]), standin_events(tmp_path)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
         assert (tmp_path / "events.log").read_text().split()[::3] == ["start", "stop"]
