@@ -8,6 +8,8 @@
 # string pasting, so a query holding quotes, backslashes, newlines or `$(...)` stays data.
 # URL: the argument, else ORCH_PUBLIC_URL, else http://127.0.0.1:8080. Each attempt times out after
 # HOOK_TIMEOUT seconds (default 2); a connection failure, timeout or 5xx is retried once.
+# With ORCH_HOOK_TOKEN set it sends "Authorization: Bearer <token>", handed to curl on stdin
+# (printf is a shell builtin): never on a command line that `ps` shows, never printed.
 # Exit: 0 delivered (2xx), 1 not delivered (MediaMTX logs our stderr), 2 misuse or missing tool.
 # Needs: POSIX sh, jq, curl (deploy/mediamtx/Dockerfile adds jq and curl to the Alpine image).
 # Same contract as `python -m livedub.media.mediamtx_hook`; tests run both against one suite.
@@ -47,7 +49,8 @@ cid=$(tr -d '-' </proc/sys/kernel/random/uuid 2>/dev/null || echo "$$$(date +%s)
 attempt=1
 while :; do
   # the last line of the output is the HTTP status (000 when there was no answer)
-  out=$(curl -sS --max-time "$timeout" -H 'Content-Type: application/json' \
+  out=$(printf 'Authorization: Bearer %s\n' "${ORCH_HOOK_TOKEN:-}" | grep -v ' $' | \
+    curl -sS --max-time "$timeout" -H 'Content-Type: application/json' -H @- \
     -H "X-Correlation-Id: $cid" -H 'User-Agent: livedub-mediamtx-hook' \
     --data-binary "$body" -w '\n%{http_code}' "$url" 2>&1)
   rc=$?

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Callable
@@ -61,6 +62,7 @@ class LocalStack:
     media: MediaServer | None = None
     _orch: subprocess.Popen[bytes] | None = None
     _supervisor: ChildSupervisor | None = None
+    _hook_token: str = field(default="", repr=False)
 
     @property
     def url(self) -> str:
@@ -68,10 +70,14 @@ class LocalStack:
 
     @property
     def hooks(self) -> HookTarget:
-        return HookTarget(self.url)
+        return HookTarget(self.url, self._hook_token)
 
     def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        # the orchestrator accepts hook events only with this token; a new one per run unless the
+        # operator set ORCH_HOOK_TOKEN (the orchestrator child gets it in its environment, never argv)
+        configured = self.orch_settings.hook_token
+        self._hook_token = configured.get_secret_value() if configured is not None else secrets.token_urlsafe(32)
         self.media = create_media_server(self.media_settings)
         self._spawn_orchestrator()
         try:
@@ -87,7 +93,7 @@ class LocalStack:
 
     def _spawn_orchestrator(self) -> None:
         assert self.media is not None
-        env = {**os.environ, **self.extra_env, "MEDIA_BACKEND": self.media.name}
+        env = {**os.environ, **self.extra_env, "MEDIA_BACKEND": self.media.name, "ORCH_HOOK_TOKEN": self._hook_token}
         orch_log = (self.log_dir / "orchestrator.log").open("ab")
         self._orch = spawn([sys.executable, "-m", "livedub.cli.main", "orchestrator"],
                            env=env, stdout=orch_log, stderr=subprocess.STDOUT)

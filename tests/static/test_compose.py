@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -204,3 +205,13 @@ def test_mediamtx_config_runs_the_mounted_hook_and_serves_the_api() -> None:
     assert hook.is_file()
     if not re.search(r"\bsh\s+/hooks/hook\.sh", text):
         assert os.access(hook, os.X_OK), "mediamtx.yml runs /hooks/hook.sh directly: it must be executable"
+
+
+def test_the_hook_token_reaches_the_hook_program_and_nothing_else_of_the_settings_file(tmp_path: Path) -> None:
+    compose_file = hermetic_compose_copy(tmp_path, "ORCH_HOOK_TOKEN=tok-123\nEGRESS_URL=rtmp://x/secret\n")
+    result = run_compose(compose_file, "--env-file", str(tmp_path / ".env"), "config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    assert _env(services["mediamtx"])["ORCH_HOOK_TOKEN"] == "tok-123"
+    assert _env(services["stream-orchestration"])["ORCH_HOOK_TOKEN"] == "tok-123"
+    assert "EGRESS_URL" not in _env(services["mediamtx"])

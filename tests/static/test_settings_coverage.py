@@ -34,9 +34,13 @@ def test_compose_environment_uses_only_known_settings(services: dict[str, Any]) 
 
 def test_compose_sets_no_secret(services: dict[str, Any]) -> None:
     secrets = {name for name, doc in KNOWN.items() if doc.secret}
-    assert "EGRESS_URL" in secrets
+    assert {"EGRESS_URL", "ORCH_HOOK_TOKEN"} <= secrets
+    raw = (ROOT / "deploy" / "docker-compose.yml").read_text()
     for name, service in services.items():
-        assert not secrets & set(service.get("environment") or {}), f"{name}: secrets come from .env only"
+        for var in secrets & set(service.get("environment") or {}):
+            # only handed on from the operator's settings (`${VAR:-}`), never a value in the file
+            assert (service["environment"][var] or "") == "", f"{name}: {var} has a committed value"
+            assert f'{var}: "${{{var}:-}}"' in raw, f"{name}: secrets come from .env only"
 
 
 def _dockerfile_env(path: Path) -> dict[str, str]:

@@ -110,6 +110,12 @@ class OrchestratorSettings(SettingsBase):
         description="process (child processes) or host (a stream-worker host service).",
     )
     worker_host_url: str = Field("", description="URL of the stream-worker host (ORCH_LAUNCHER=host).")
+    hook_token: SecretStr | None = Field(
+        None,
+        description="Shared secret the media server's hooks send (Authorization: Bearer); a hook event without "
+        "it gets 401. `livedub up` generates one per run. Unset: hook events are not authenticated (a warning at "
+        "start). Generate one with `openssl rand -hex 32`.",
+    )
 
     @field_validator("http_addr")
     @classmethod
@@ -167,7 +173,7 @@ class WorkerSettings(SettingsBase):
         2.0, gt=0, le=10, description="Longest fragment; without a pause it is cut at the quietest point."
     )
     segment_max_dur: Duration = Field(
-        3.5, gt=0, le=30, description="Speech segments (utterances, one STS call each) close at a fragment cut "
+        2.5, gt=0, le=30, description="Speech segments (utterances, one STS call each) close at a fragment cut "
         "before a typical fragment would take them past this; lowered to what WORKER_BUFFER_TARGET allows."
     )
     segment_pause: Duration = Field(

@@ -259,6 +259,7 @@ def _scrub_json(value: Any, scrub: Scrubber) -> Any:
 def forwarder_supervisor(settings: EgressSettings, command: list[str], stop_timeout: float,
                          base_env: Mapping[str, str], rng: random.Random | None = None) -> ForwarderSupervisor:
     env = dict(base_env)
+    env.pop("ORCH_HOOK_TOKEN", None)  # the forwarder's only secret is its destination
     if settings.url is not None:  # the destination as configured here (flags, tests), not only as inherited
         env[f"{EgressSettings.env_prefix}URL"] = settings.url.get_secret_value()
     launcher = ProcessLauncher(command, stop_timeout=stop_timeout, base_env=env, env_builder=forwarder_env,

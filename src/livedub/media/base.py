@@ -6,7 +6,7 @@ import ipaddress
 import socket
 import subprocess
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from typing_extensions import Self
 
@@ -15,9 +15,14 @@ from livedub.media.paths import RtmpTarget, ingest_path, output_path
 
 @dataclass(frozen=True)
 class HookTarget:
-    """Where a backend sends ``ready``/``not-ready`` events: the orchestrator's base URL."""
+    """Where a backend sends ``ready``/``not-ready`` events: the orchestrator's base URL, and the
+    shared hook token (``ORCH_HOOK_TOKEN``) they carry; empty when the orchestrator has none."""
 
     orchestrator_url: str
+    token: str = field(default="", repr=False)
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     @property
     def ready_url(self) -> str:

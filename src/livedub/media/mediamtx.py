@@ -15,6 +15,7 @@ over TCP; people watch ``live/<id>/out`` over HLS (``http://host:8888/live/<id>/
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 import shutil
 import sys
@@ -236,7 +237,9 @@ class MediaMtxServer(MediaServer):
         log_path = self._workdir / "mediamtx.log"
         with log_path.open("wb") as log_file:
             # MediaMTX resolves relative paths (recordings) against its working directory
-            self._proc = spawn([binary, str(conf)], stdout=log_file, stderr=log_file, cwd=self._workdir)
+            # the hook program inherits MediaMTX's environment: the token goes there, not into the config
+            env = {**os.environ, "ORCH_HOOK_TOKEN": hooks.token} if hooks is not None and hooks.token else None
+            self._proc = spawn([binary, str(conf)], stdout=log_file, stderr=log_file, cwd=self._workdir, env=env)
 
         def died() -> str | None:
             if self._proc is not None and self._proc.poll() is not None:

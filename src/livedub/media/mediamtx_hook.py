@@ -7,6 +7,7 @@ the environment. It sends ``{"path", "query", "sourceType", "sourceId"}`` as JSO
 ``json``, so any character in the query is safe) to ``<url>/v1/mediamtx/events/<event>``; the URL
 is the argument, else ``ORCH_PUBLIC_URL``, else ``http://127.0.0.1:8080``. Each attempt times out
 after ``HOOK_TIMEOUT`` seconds (default 2); a connection failure, timeout or 5xx is retried once.
+With ``ORCH_HOOK_TOKEN`` in the environment it sends ``Authorization: Bearer <token>`` (never printed).
 Exit codes: 0 delivered (2xx), 1 not delivered (MediaMTX logs it), 2 misuse.
 
 Standard library only, so any ``python3`` runs it (the native ``livedub up`` with MediaMTX uses this;
@@ -42,9 +43,12 @@ def build_event() -> dict[str, str]:
 
 def _post(url: str, body: bytes, correlation_id: str, timeout: float) -> tuple[int, str]:
     """Returns (HTTP status, response text); status 0 for a transport failure."""
-    request = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": "application/json", "X-Correlation-Id": correlation_id,
-        "User-Agent": "livedub-mediamtx-hook"})
+    headers = {"Content-Type": "application/json", "X-Correlation-Id": correlation_id,
+               "User-Agent": "livedub-mediamtx-hook"}
+    token = _env("ORCH_HOOK_TOKEN")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read(2000).decode("utf-8", "replace")

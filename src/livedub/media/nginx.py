@@ -221,7 +221,7 @@ class HookBridge:
         pause = 0.1
         while True:
             try:
-                response = httpx.post(url, json=payload, timeout=self.timeout)
+                response = httpx.post(url, json=payload, headers=self.target.headers(), timeout=self.timeout)
             except httpx.HTTPError as exc:
                 problem, status = str(exc), None
             else:

@@ -7,6 +7,7 @@ status (``/v1/streams``), ``/healthz``, ``/readyz``, ``/metrics`` and the OpenAP
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import re
@@ -108,6 +109,9 @@ class StreamList(BaseModel):
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Malformed JSON, or not a JSON object."},
+    401: {"model": ErrorBody, "description": "ORCH_HOOK_TOKEN is set and the request does not carry it "
+                                             "(`Authorization: Bearer <token>`)."},
+    415: {"model": ErrorBody, "description": "Content-Type is not application/json."},
     413: {"model": ErrorBody, "description": f"Body larger than {MAX_EVENT_BYTES // 1024} KiB."},
     422: {"model": ErrorBody, "description": "Not `live/<streamId>/in`, a bad stream id, or a field of the "
                                              "wrong type."},
@@ -117,6 +121,12 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 _HOOK_BODY = {"requestBody": {"required": True, "content": {"application/json": {
     "schema": HookEventBody.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
+
+
+def _bearer_matches(header: str, token: str) -> bool:
+    scheme, _, presented = header.partition(" ")
+    # constant time: the comparison must not tell a caller how much of a guess was right
+    return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token.encode())
 
 
 def create_app(service: OrchestratorService) -> FastAPI:
@@ -143,10 +153,19 @@ def create_app(service: OrchestratorService) -> FastAPI:
             response = await _hook(kind, request, correlation_id)
         if response.status_code >= 400:
             service.events.add(kind, "at_capacity" if response.status_code == 429
-                               else "busy" if response.status_code == 503 else "invalid")
+                               else "busy" if response.status_code == 503
+                               else "unauthorized" if response.status_code == 401 else "invalid")
         return response
 
     async def _hook(kind: Literal["ready", "not-ready"], request: Request, correlation_id: str) -> JSONResponse:
+        token = service.settings.hook_token
+        if token is not None and not _bearer_matches(request.headers.get("authorization", ""),
+                                                     token.get_secret_value()):
+            return error(401, "missing or wrong hook token (Authorization: Bearer <ORCH_HOOK_TOKEN>)",
+                         correlation_id, {"WWW-Authenticate": "Bearer"})
+        media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media_type != "application/json":
+            return error(415, "hook events are JSON: send Content-Type: application/json", correlation_id)
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_EVENT_BYTES:
             return error(413, f"event body larger than {MAX_EVENT_BYTES} bytes", correlation_id)

@@ -110,7 +110,11 @@ class OrchestratorService:
         if self.reconciler is not None:
             self.reconciler.start()
         log.info("orchestrator started", extra={"maxWorkers": self.settings.max_workers,
-                                                "gracePeriodSeconds": self.settings.grace_period})
+                                                "gracePeriodSeconds": self.settings.grace_period,
+                                                "hookAuth": self.settings.hook_token is not None})
+        if self.settings.hook_token is None:
+            log.warning("ORCH_HOOK_TOKEN is not set: any process that reaches ORCH_HTTP_ADDR can send hook events "
+                        "and start workers")
 
     async def stop(self) -> None:
         if self.reconciler is not None:

@@ -194,3 +194,22 @@ def test_misuse_exits_2(impl: str, args: tuple[str, ...], env: dict[str, str]) -
                             env={"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO / "src"), **env})
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip()
+
+
+@pytest.mark.parametrize("impl", sorted(IMPLEMENTATIONS))
+def test_the_hook_token_is_sent_as_a_bearer_header_and_never_printed(impl: str, orchestrator: FakeOrchestrator) -> None:
+    _requires(impl)
+    token = "tok-5f8a2c-secret"
+    result = run_hook(impl, "ready", {**MTX, "ORCH_HOOK_TOKEN": token}, orchestrator.url)
+    assert result.returncode == 0, result.stderr
+    ((_path, headers, _body),) = orchestrator.requests
+    assert headers["Authorization"] == f"Bearer {token}"
+    assert token not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("impl", sorted(IMPLEMENTATIONS))
+def test_without_a_token_no_authorization_header_is_sent(impl: str, orchestrator: FakeOrchestrator) -> None:
+    _requires(impl)
+    result = run_hook(impl, "ready", MTX, orchestrator.url)
+    assert result.returncode == 0, result.stderr
+    assert "Authorization" not in orchestrator.requests[0][1]

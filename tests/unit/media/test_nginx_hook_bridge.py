@@ -21,12 +21,14 @@ class BusyOrchestrator:
 
     def __init__(self) -> None:
         self.events: list[tuple[str, dict]] = []
+        self.authorization: list[str | None] = []
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 recorder.events.append((self.path, json.loads(body)))
+                recorder.authorization.append(self.headers.get("Authorization"))
                 self.send_response(429)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -48,7 +50,7 @@ def servers() -> Iterator[tuple[HookBridge, BusyOrchestrator]]:
     # shared by the tests here: stopping an http.server takes up to half a second
     orchestrator = BusyOrchestrator()
     orchestrator.thread.start()
-    hook_bridge = HookBridge(HookTarget(orchestrator.url), worker_addrs={"192.0.2.10"})
+    hook_bridge = HookBridge(HookTarget(orchestrator.url, token="bridge-token"), worker_addrs={"192.0.2.10"})
     hook_bridge.start()
     yield hook_bridge, orchestrator
     hook_bridge.stop()
@@ -91,6 +93,7 @@ def test_ingest_is_always_accepted_and_forwarded_even_when_the_orchestrator_refu
     hook_bridge, orchestrator = bridge
     assert nginx_calls(hook_bridge, "/publish", "cam1/in?lang=es", addr) == 200
     assert nginx_calls(hook_bridge, "/publish_done", "cam1/in", addr) == 200
+    assert orchestrator.authorization[-2:] == ["Bearer bridge-token"] * 2  # the shared hook token
     source = hook_bridge.source_prefix + "7"  # nginx's client id, kept apart from another nginx run's
     assert orchestrator.events == [
         ("/v1/mediamtx/events/ready", {"path": "live/cam1/in", "query": "lang=es", "sourceType": "rtmpConn",

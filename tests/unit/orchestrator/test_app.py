@@ -212,3 +212,32 @@ def test_reconciliation_never_makes_a_record_of_an_invalid_stream_id(stack) -> N
     listed = media.listed
     assert wait_until(lambda: media.listed >= listed + 2, 5)  # two more passes: still nothing else
     assert [s["streamId"] for s in client.get("/v1/streams").json()["streams"]] == ["ok"]
+
+
+def test_hook_events_need_the_token_when_one_is_set(stack) -> None:  # type: ignore[no-untyped-def]
+    token = "s3cr3t-hook-token"
+    client, launcher, _media, service = stack(hook_token=token)
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": token}, {"Authorization": "Basic " + token}):
+        response = client.post("/v1/mediamtx/events/ready", json=EVENT, headers=headers)
+        assert response.status_code == 401, (headers, response.text)
+        assert response.headers["www-authenticate"] == "Bearer" and token not in response.text
+    assert launcher.specs == [] and service.supervisor.records() == []
+    ok = client.post("/v1/mediamtx/events/ready", json=EVENT, headers={"Authorization": f"Bearer {token}"})
+    assert ok.status_code == 202, ok.text
+    assert wait_until(lambda: launcher.streams() == ["abc"], 5)
+    assert "unauthorized" in client.get("/metrics").text
+    assert token not in client.get("/v1/streams").text + client.get("/metrics").text
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded",
+                                          "multipart/form-data; boundary=x", "application/jsonx"])
+def test_hook_events_are_json_only(stack, content_type: str | None) -> None:  # type: ignore[no-untyped-def]
+    client, launcher, _media, service = stack()
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = client.post("/v1/mediamtx/events/ready", content=json.dumps(EVENT), headers=headers)
+    assert response.status_code == 415, response.text
+    assert "application/json" in response.json()["error"]
+    assert launcher.specs == [] and service.supervisor.records() == []
+    charset = client.post("/v1/mediamtx/events/ready", content=json.dumps(EVENT),
+                          headers={"Content-Type": "application/json; charset=utf-8"})
+    assert charset.status_code == 202
