@@ -31,11 +31,17 @@ import httpx
 
 from livedub.media.base import HookTarget, MediaServer, MediaServerError, host_addresses
 from livedub.media.paths import APPLICATION, InvalidPath, stream_id_from_ingest_path
-from livedub.proc.child import port_accepts, spawn, terminate, wait_until
+from livedub.proc.child import nofile_limit, port_accepts, spawn, terminate, wait_until
 
 log = logging.getLogger(__name__)
 
 RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
+
+# What the embedded server is sized for (docs/orchestrator.md "Limits of the embedded server"):
+# 4096 connections in all: each stream takes 3 (publisher, worker in and out) plus its viewers.
+WORKER_CONNECTIONS = 4096
+OPEN_FILES = 2 * WORKER_CONNECTIONS + 64  # a connection's socket, plus nginx's logs, listeners and temp files
+SOCKET_TIMEOUT = "10s"  # long enough for a worker whose pipeline stalls while its models load
 
 # the only paths that exist: ingest live/<id>/in and the workers' live/<id>/out
 _VALID_PATH = re.compile(rf"{APPLICATION}/[A-Za-z0-9_-]{{1,64}}/(in|out)")
@@ -51,12 +57,17 @@ pid {prefix}/nginx.pid;
 error_log {prefix}/logs/error.log warn;
 load_module {module};
 
-events {{ worker_connections 1024; }}
+# sized in NginxMediaServer: clients (publishers, workers, viewers, idle or half-open sockets) and
+# nginx's own calls (hooks, /stat) share these connections
+events {{ worker_connections {worker_connections}; }}
 
 rtmp {{
     server {{
         listen {rtmp_port};
         chunk_size 4096;
+        # a socket that does not finish its handshake (or a viewer that stops reading) within this is
+        # dropped: idle connections cannot hold the server's connections for nginx's default minute
+        timeout {socket_timeout};
         application {app} {{
             live on;
             record off;
@@ -260,6 +271,8 @@ class NginxMediaServer(MediaServer):
         self.binary = binary
         self.start_timeout = start_timeout
         self.idle_streams = idle_streams
+        # fewer connections where this machine allows fewer open files (a low hard limit)
+        self.worker_connections = max(256, min(WORKER_CONNECTIONS, (nofile_limit(OPEN_FILES) - 64) // 2))
         # the prefix is made on start(): an unstarted instance (an orchestrator that only lists
         # paths and builds URLs) leaves nothing on disk
         self._own_prefix = prefix is None
@@ -276,6 +289,7 @@ class NginxMediaServer(MediaServer):
             hooks = (f"            on_publish {hook_url}/publish;\n"
                      f"            on_publish_done {hook_url}/publish_done;\n")
         return _CONF.format(prefix=self.prefix, module=RTMP_MODULE, rtmp_port=self.rtmp_port, app=APPLICATION,
+                            worker_connections=self.worker_connections, socket_timeout=SOCKET_TIMEOUT,
                             hooks=hooks, api_host="127.0.0.1", api_port=self.api_port,
                             idle_streams="on" if self.idle_streams else "off")
 
@@ -291,7 +305,8 @@ class NginxMediaServer(MediaServer):
         conf = self.prefix / "nginx.conf"
         conf.write_text(self.config_text(self._bridge.url if self._bridge else None))
         log_file = (self.prefix / "logs" / "stderr.log").open("wb")
-        self._proc = spawn([binary, "-p", str(self.prefix), "-c", str(conf)], stdout=log_file, stderr=log_file)
+        self._proc = spawn([binary, "-p", str(self.prefix), "-c", str(conf)], stdout=log_file, stderr=log_file,
+                           nofile=nofile_limit(OPEN_FILES))
         log_file.close()
 
         def died() -> str | None:

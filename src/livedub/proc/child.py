@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -25,9 +26,27 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def spawn(argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
-    """Popen that gets SIGTERM if this process dies (Linux), so no orphan outlives livedub."""
-    return subprocess.Popen(list(argv), preexec_fn=_die_with_parent, **kwargs)  # noqa: PLW1509
+def nofile_limit(wanted: int) -> int:
+    """The open-files limit a child can get: ``wanted``, or this process's hard limit if lower."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+
+
+def spawn(argv: Sequence[str], nofile: int | None = None, **kwargs: Any) -> subprocess.Popen[bytes]:
+    """Popen that gets SIGTERM if this process dies (Linux), so no orphan outlives livedub.
+
+    ``nofile``: the child's soft open-files limit (a server sized for many connections; pass a value
+    from :func:`nofile_limit`), set in the child only.
+    """
+    if nofile is None:
+        return subprocess.Popen(list(argv), preexec_fn=_die_with_parent, **kwargs)  # noqa: PLW1509
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+
+    def prepare() -> None:  # between fork and exec: only calls into already loaded modules
+        _die_with_parent()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, hard))
+
+    return subprocess.Popen(list(argv), preexec_fn=prepare, **kwargs)  # noqa: PLW1509
 
 
 def terminate(proc: subprocess.Popen[Any], timeout: float) -> int | None:

@@ -33,3 +33,17 @@ def _zombie(pid: int) -> bool:
             return stat.read().split()[2] == "Z"
     except OSError:
         return False
+
+
+def test_spawn_sets_the_childs_open_files_limit_only() -> None:
+    import resource
+
+    from livedub.proc.child import nofile_limit
+
+    before = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = nofile_limit(300)
+    code = "import resource; print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])"
+    proc = spawn([sys.executable, "-c", code], stdout=subprocess.PIPE, nofile=wanted)
+    out, _ = proc.communicate(timeout=20)
+    assert int(out) == wanted
+    assert resource.getrlimit(resource.RLIMIT_NOFILE) == before
