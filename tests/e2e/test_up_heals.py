@@ -299,3 +299,18 @@ def test_hook_calls_need_the_per_run_token_and_json_and_the_token_is_never_logge
     seen += httpx.get(stack.base + "/v1/streams", timeout=5).text + httpx.get(stack.base + "/metrics", timeout=5).text
     assert token not in seen
     assert "ORCH_HOOK_TOKEN" not in _cmdline(orch_pid)
+
+
+def test_the_workers_own_reason_for_refusing_an_input_reaches_the_api(stack: Stack, tmp_path: Path) -> None:
+    command = publisher_command(stack.url("mp3", "in"), duration_s=30)
+    at = command.index("aac")
+    command[at - 1:at + 1] = ["-c:a", "libmp3lame"]
+    command[command.index("48000", at)] = "44100"  # FLV carries MP3 at 44.1 kHz
+    with (tmp_path / "mp3.log").open("wb") as log:
+        publisher = spawn(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    try:
+        assert wait_until(lambda: stack.stream("mp3").get("state") == "degraded", 30), stack.stream("mp3")
+        reason = stack.stream("mp3")["degradedReason"]
+        assert "input audio is MP3; the worker needs AAC" in reason, reason
+    finally:
+        terminate(publisher, timeout=5)

@@ -53,7 +53,7 @@ def status_table(streams: list[dict[str, Any]], delay_s: float, error: str | Non
             s.get("streamId", "?"), f"[{colours.get(state, 'white')}]{state}[/]{note}",
             f"{s.get('stateForSeconds', 0):.0f}s", str(s.get("pid") or "-"), f"{delay_s:g}s",
             str(s.get("restarts", 0)), settings or "-",
-            (s.get("degradedReason") or s.get("lastError") or "")[:60],
+            (s.get("degradedReason") or s.get("lastError") or "")[:160],
         )
     if not streams:
         table.add_row("-", "[dim]waiting for a publisher[/]", "", "", "", "", "", "")

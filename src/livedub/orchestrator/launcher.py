@@ -177,9 +177,10 @@ class ProcessLauncher:
         handle = ProcessHandle(spec.stream_id, spec.run_id, process)
         with self._lock:
             self._handles[spec.run_id] = handle
-        reader = threading.Thread(target=self._pump, args=(spec, process), daemon=True,
+        reason: list[str] = []  # why the worker said it is ending, from its log (see exit_reason)
+        reader = threading.Thread(target=self._pump, args=(spec, process, reason), daemon=True,
                                   name=f"worker-log-{spec.stream_id}")
-        waiter = threading.Thread(target=self._wait, args=(spec, handle, on_exit), daemon=True,
+        waiter = threading.Thread(target=self._wait, args=(spec, handle, on_exit, reader, reason), daemon=True,
                                   name=f"worker-wait-{spec.stream_id}")
         handle.threads = [reader, waiter]
         reader.start()
@@ -202,21 +203,48 @@ class ProcessLauncher:
         with self._lock:
             return [h for h in self._handles.values() if h.process.poll() is None]
 
-    def _pump(self, spec: WorkerSpec, process: subprocess.Popen[bytes]) -> None:
+    def _pump(self, spec: WorkerSpec, process: subprocess.Popen[bytes], reason: list[str]) -> None:
         assert process.stdout is not None
         with process.stdout:
             for raw in iter(lambda: process.stdout.readline(MAX_LINE_BYTES), b""):  # type: ignore[union-attr]
+                line = raw.decode("utf-8", "replace")
+                said = exit_reason(line)
+                if said:
+                    reason[:] = [said]
                 try:
-                    self.sink(spec, raw.decode("utf-8", "replace"))
+                    self.sink(spec, line)
                 except Exception:
                     log.exception("could not re-emit a worker log line", extra={"streamId": spec.stream_id})
 
-    def _wait(self, spec: WorkerSpec, handle: ProcessHandle, on_exit: ExitListener) -> None:
+    def _wait(self, spec: WorkerSpec, handle: ProcessHandle, on_exit: ExitListener, reader: threading.Thread,
+              reason: list[str]) -> None:
         code = handle.process.wait()
+        reader.join(5)  # its last lines (the reason it gave) are read before the exit is reported
         with self._lock:
             self._handles.pop(spec.run_id, None)
-        error = None if code == 0 else _describe_exit(code, self.kind)
+        error = None
+        if code != 0:
+            # the worker's own words ("input audio is MP3; the worker needs AAC") say more than its code
+            error = reason[0] if reason else _describe_exit(code, self.kind)
         on_exit(WorkerExit(spec.stream_id, spec.run_id, code, error))
+
+
+MAX_REASON_CHARS = 300
+
+
+def exit_reason(line: str) -> str | None:
+    """The reason in a worker's "ending"/"failing" log line (a JSON record with ``exitCode`` and
+    ``reason``), redacted and cut; None for any other line."""
+    if '"reason"' not in line:  # cheap filter: most lines are not the last word
+        return None
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or "exitCode" not in record or not isinstance(record.get("reason"), str):
+        return None
+    reason = redact_text(record["reason"]).strip()
+    return reason[:MAX_REASON_CHARS] or None
 
 
 def without_secrets(env: Mapping[str, str]) -> dict[str, str]:

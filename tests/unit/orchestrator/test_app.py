@@ -7,6 +7,7 @@ import json
 import httpx
 import pytest
 
+from livedub.orchestrator.launcher import WorkerExit
 from livedub.orchestrator.service import OrchestratorService
 from livedub.proc.child import wait_until
 
@@ -241,3 +242,15 @@ def test_hook_events_are_json_only(stack, content_type: str | None) -> None:  # 
     charset = client.post("/v1/mediamtx/events/ready", content=json.dumps(EVENT),
                           headers={"Content-Type": "application/json; charset=utf-8"})
     assert charset.status_code == 202
+
+
+def test_the_workers_own_reason_reaches_the_api(stack) -> None:  # type: ignore[no-untyped-def]
+    client, launcher, _media, _service = stack()
+    client.post("/v1/mediamtx/events/ready", json=EVENT)
+    assert wait_until(lambda: stream(client, "abc")["state"] == "running", 5)
+    (handle,) = launcher.alive.values()
+    launcher.alive.pop(handle.run_id)
+    handle.on_exit(WorkerExit("abc", handle.run_id, 4, "input audio is MP3; the worker needs AAC"))
+    assert wait_until(lambda: stream(client, "abc")["state"] == "degraded", 5)
+    reason = stream(client, "abc")["degradedReason"]
+    assert "unsupported-input" in reason and "input audio is MP3; the worker needs AAC" in reason

@@ -161,3 +161,25 @@ def test_worker_command_parsing() -> None:
     assert parse_worker_command("")[-2:] == ["livedub.cli.main", "worker"]
     assert parse_worker_command("python3 -m x --flag 'a b'") == ["python3", "-m", "x", "--flag", "a b"]
     assert shlex.split(standin_command(Path("/t")))[-2:] == ["--lock-dir", "/t"]
+
+
+def test_the_workers_own_reason_for_ending_is_reported_with_its_exit() -> None:
+    reason = "input audio is MP3; the worker needs AAC (from rtmp://user:pw@m/live/cam-1/in)"
+    script = textwrap.dedent(f"""
+        import json, sys
+        print(json.dumps({{"level": "info", "msg": "input", "reason": "not the last word"}}))
+        print(json.dumps({{"level": "error", "msg": "worker failing", "exitCode": 4, "reason": {reason!r}}}))
+        sys.exit(4)
+    """)
+
+    async def scenario() -> WorkerExit:
+        launcher = ProcessLauncher([sys.executable, "-c", script], sink=lines_sink()[1])
+        exits = Exits()
+        await launcher.start(SPEC, exits)
+        assert await asyncio.to_thread(exits.event.wait, 10)
+        return exits.items[0]
+
+    exit_ = asyncio.run(scenario())
+    assert exit_.exit_code == 4
+    assert exit_.error is not None and exit_.error.startswith("input audio is MP3; the worker needs AAC")
+    assert "pw" not in exit_.error  # credentials in a URL are redacted
