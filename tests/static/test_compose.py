@@ -96,7 +96,7 @@ def test_every_service_restarts_and_has_a_healthcheck(everything: dict[str, Any]
         test = service.get("healthcheck", {}).get("test")
         assert test and test[0] == "CMD", name
     assert (
-        "http://127.0.0.1:8080/healthz"
+        "http://127.0.0.1:8080/readyz"  # what matters: it reaches the media server's API
         in everything["services"]["stream-orchestration"]["healthcheck"]["test"]
     )
     assert "http://127.0.0.1:9997/v3/paths/list" in everything["services"]["mediamtx"]["healthcheck"]["test"]
