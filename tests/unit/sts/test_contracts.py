@@ -106,6 +106,7 @@ def test_apertium_keeps_reserved_characters_and_survives_many_requests(load_ctx)
 
 # ---- TTS -----------------------------------------------------------------------------------------
 VOICES = {"kokoro": resolve_voice("es-dora", "es"), "piper": resolve_voice("en-joe", "en"),
+          "pico": resolve_voice("es-pico", "es"),
           "fake": VoiceProfile("fake-es", "es", "fake"), "coqui": resolve_voice("es-vits", "es")}
 SAY = {"es": "Hola, buenos días a todos.", "en": "Hello, good morning everybody."}
 
