@@ -14,10 +14,16 @@ tests and operators' fire drills of the fallbacks and the breaker.
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+
+import numpy as np
 
 from livedub.config.settings import PathSettings, StsMode, WorkerSettings
 from livedub.core.clock import MonotonicClock
+from livedub.core.messages import AudioFragment, DubbedAudio, SpeechSegment
 from livedub.core.mock_sts import FakeSts, PassThroughSts, ToneSts
 from livedub.core.processor import Separator, StsError, StsProcessor
 
@@ -77,3 +83,69 @@ def _create_engine(worker: WorkerSettings, paths: PathSettings, warm_up: bool) -
         raise ProcessorUnavailable(f"cannot load the STS models: {exc}; check LIVEDUB_MODEL_DIR ({paths.model_dir})"
                                    ) from None
     return DubEngine(pipeline, separator=pipeline)
+
+
+class LoadingEngine:
+    """The STS processor of a live worker whose models are still loading (in a background thread).
+
+    The worker reads its input from the moment it starts and the streaming core cuts fragments and
+    segments meanwhile; a segment submitted before the models are ready waits for them in its STS
+    call (the core's deadline decides whether it is still dubbed), so the constant delay covers the
+    load. A load that fails is permanent: calls fail with it and :attr:`failure` says why (the worker
+    then exits 2). ``quality_rungs`` are known before loading (``StsPipeline.planned_rungs``).
+    """
+
+    def __init__(self, load: Callable[[], DubEngine], *, quality_rungs: tuple[str, ...] = (),
+                 wait_s: float = 120.0, on_ready: Callable[[DubEngine, float], None] | None = None) -> None:
+        self.quality_rungs = quality_rungs
+        self._wait_s = wait_s
+        self._ready = threading.Event()
+        self._engine: DubEngine | None = None
+        self._failure: str | None = None
+        self._on_ready = on_ready
+        self._thread = threading.Thread(target=self._load, args=(load,), name="sts-load", daemon=True)
+        self._thread.start()
+
+    def _load(self, load: Callable[[], DubEngine]) -> None:
+        started = time.monotonic()
+        try:
+            engine = load()
+            rungs = tuple(getattr(engine.processor, "quality_rungs", ()) or ())
+            if self.quality_rungs and rungs != self.quality_rungs:
+                raise ProcessorUnavailable(f"the loaded STS offers quality rungs {rungs}, "
+                                           f"not the planned {self.quality_rungs}")
+            self._engine = engine
+        except ProcessorUnavailable as exc:
+            self._failure = str(exc)
+            log.error("the STS models could not be loaded", extra={"reason": self._failure})
+        finally:
+            self._ready.set()
+        if self._engine is not None and self._on_ready is not None:
+            self._on_ready(self._engine, time.monotonic() - started)
+
+    @property
+    def failure(self) -> str | None:
+        """Why the models could not be loaded (None while loading or once loaded)."""
+        return self._failure
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set() and self._engine is not None
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Block until the load ended; True when the engine is there."""
+        self._ready.wait(timeout_s)
+        return self.ready
+
+    def process(self, segment: SpeechSegment) -> DubbedAudio:
+        if not self._ready.wait(self._wait_s):
+            raise StsError(f"the STS models are still loading after {self._wait_s:g} s")
+        if self._engine is None:
+            raise StsError(f"the STS models could not be loaded: {self._failure}", retryable=False)
+        return self._engine.processor.process(segment)
+
+    def background(self, fragment: AudioFragment) -> np.ndarray:
+        """The loaded separator's; while loading the core's fallback renderer ducks instead."""
+        if self._engine is None or self._engine.separator is None:
+            raise RuntimeError("no speech/background separator yet (the STS models are loading)")
+        return self._engine.separator.background(fragment)

@@ -257,3 +257,27 @@ def make_speech_clip(path: Path, prompts: tuple[Prompt, ...], *, lead_in_s: floa
                     "-c:a", "aac", "-b:a", "128k", "-ar", str(RATE), "-ac", "2", "-f", "flv", str(path)],
                    check=True, timeout=FFMPEG_TIMEOUT_S)
     return SpeechClip(path, total, tuple(spans), prompts)
+
+
+# Nine prompts (12 sentences), about 59 s with 2.5 s music gaps: the "real speech" of the live-dubbing
+# acceptance test and bench/live_dub.py (not the demo clip). English as recorded; Spanish by a human.
+NEWSCAST: tuple[Prompt, ...] = (
+    Prompt("vm-intro", "Please leave your message after the tone. When done, hang up or press the pound key.",
+           "Por favor, deje su mensaje después del tono. Cuando termine, cuelgue o pulse la tecla almohadilla."),
+    Prompt("conf-onlyperson", "You are currently the only person in this conference.",
+           "En este momento usted es la única persona en esta conferencia."),
+    Prompt("queue-periodic-announce", "All of our representatives are currently busy. Please stay on the line "
+           "and your call will be answered by the next available representative.",
+           "Todos nuestros representantes están ocupados en este momento. Por favor, permanezca en la línea y su "
+           "llamada será atendida por el próximo representante disponible."),
+    Prompt("queue-thankyou", "Thank you for your patience.", "Gracias por su paciencia."),
+    Prompt("ss-noservice", "The number you have dialed is not in service. Please check the number and try again.",
+           "El número que ha marcado no está en servicio. Por favor, compruebe el número e inténtelo de nuevo."),
+    Prompt("tt-weasels", "Weasels have eaten our phone system.", "Las comadrejas se han comido nuestro sistema "
+           "telefónico."),
+    Prompt("privacy-unident", "The party you are trying to reach does not accept unidentified calls.",
+           "La persona a la que intenta llamar no acepta llamadas no identificadas."),
+    Prompt("please-try-call-later", "Please try your call again later.",
+           "Por favor, intente llamar de nuevo más tarde."),
+    Prompt("agent-loginok", "Agent logged in.", "Agente conectado."),
+)

@@ -16,7 +16,7 @@ music-only gaps) over music at -14 dB, with a white flash every 2 s, and dubs it
 offline models. Whisper base then listens to the output: Spanish, close to a human translation (chrF),
 the English gone; the music where nobody speaks as loud as in the input; flashes on time. The
 measured numbers are printed and written to the test's tmp dir (`real_dub.json`); docs/benchmarks.md
-has them. On 2 CPU cores real STS runs at about real time, so the clip is 21 s and the delay 8 s.
+has them.
 """
 
 from __future__ import annotations
@@ -332,14 +332,14 @@ def test_mock_dub_under_sts_faults_plays_the_original_continuously(
 
 
 # -- Milestone E: real STS ------------------------------------------------------------------------
-# A clean CI run on 2 cores saw speech fragments take up to 4x their length (the first ones, while
-# both STS calls compete): an 8 s delay let three of them time out there. The test checks dubbing,
-# not CPU speed (docs/benchmarks.md does), so it gives the STS ample time.
-REAL_DELAY_S = 14.0
+# The STS works on speech segments (one Whisper call per utterance, Pico or Kokoro per sentence): on 2
+# cores a segment costs about 1 s, so `livedub up` uses 5 s; the test gives one more second of room
+# (it checks dubbing, not CPU speed; bench/live_dub.py measures that).
+REAL_DELAY_S = 6.0
 REAL_ENV = {
     "WORKER_STS_MODE": "real", "WORKER_SOURCE_LANG": "en", "WORKER_TARGET_LANG": "es",
     "WORKER_MAX_INFLIGHT": "2",  # two STS calls fill the two cores of the test machine
-    "WORKER_BREAKER_LATENCY_P95": "12s",  # real STS on 2 shared cores takes 1.5-8 s per fragment
+    "WORKER_BREAKER_LATENCY_P95": "30s",  # a slow STS steps the quality ladder down; the breaker is for errors
 }
 ENGLISH = dict(DEMO_PROMPTS)  # what each recording says: the demo's transcript (tests/unit/test_demo_clip.py)
 PROMPTS = (
@@ -461,7 +461,9 @@ def test_real_dub_with_every_sts_call_failing_plays_the_original_without_a_gap(
                    exit_timeout_s=REAL_DELAY_S + 40)
     assert run.exit_code == 0, run.worker.log_text()
     manifest, fragments = run.bundle()
-    assert fragments and all(f["status"] == "fallback" and f["fallback"] == "pass-through" for f in fragments)
+    speech = [f for f in fragments if f["speech"]]  # fragments without speech need no STS call: they play as they are
+    assert speech and all(f["status"] == "fallback" and f["fallback"] == "pass-through" for f in speech)
+    assert all(f["status"] == "no-speech" for f in fragments if not f["speech"])
     assert manifest["summary"]["dubbed"] == 0 and set(manifest["summary"]["fallbacks"]) <= {"sts-error", "breaker-open"}
     assert (metric_value(run.metrics, 'worker_fallback_total{reason="sts-error"}') or 0) >= 1, run.metrics
     times = ClipTimes(speech_clip, run)

@@ -38,16 +38,3 @@ def start_command(component: str, log_overrides: Mapping[str, Any] | None = None
     log = settings_or_exit(LogSettings, log_overrides)
     configure_logging(log, component)
     return log
-
-
-# real STS on a CPU needs seconds per fragment (docs/worker.md, "Real STS on a CPU"): `up` and `demo`
-# apply these for real mode unless the user set the variable
-REAL_MODE_DEFAULTS = {"buffer_target": "8s", "max_inflight": "2", "breaker_latency_p95": "6s"}
-
-
-def real_mode_defaults() -> dict[str, str]:
-    """REAL_MODE_DEFAULTS minus what the user set in the environment."""
-    from livedub.config.loader import is_set_in_env
-    from livedub.config.settings import WorkerSettings
-
-    return {field: value for field, value in REAL_MODE_DEFAULTS.items() if not is_set_in_env(WorkerSettings, field)}

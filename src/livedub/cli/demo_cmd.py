@@ -9,8 +9,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from livedub.cli.common import fail, real_mode_defaults, settings_or_exit, start_command
-from livedub.config.loader import env_var_name, is_set_in_env
+from livedub.cli.common import fail, settings_or_exit, start_command
+from livedub.config.loader import is_set_in_env
 from livedub.config.settings import MediaSettings, OrchestratorSettings, PathSettings, StsMode, WorkerSettings
 from livedub.demo.clip import ClipError, build_demo_clip, clip_path
 from livedub.demo.run import DemoError, run_demo
@@ -30,11 +30,7 @@ def demo_cmd(sts_mode: str | None, target_lang: str | None, output_dir: Path | N
     """Run the whole system on a bundled clip (real speech over music) and summarise what a viewer got."""
     start_command("demo", {"format": "console"})
     mode = sts_mode or (None if is_set_in_env(WorkerSettings, "sts_mode") else DEFAULT_MODE)
-    worker = settings_or_exit(WorkerSettings, {"sts_mode": mode, "target_lang": target_lang})
-    tuned = {}
-    if worker.sts_mode is StsMode.real:
-        tuned = real_mode_defaults()
-        worker = settings_or_exit(WorkerSettings, {"sts_mode": mode, "target_lang": target_lang, **tuned})
+    worker = settings_or_exit(WorkerSettings, {"sts_mode": mode, "target_lang": target_lang})  # delay by mode
     media_settings = settings_or_exit(MediaSettings)
     orch_settings = settings_or_exit(OrchestratorSettings)
     paths = settings_or_exit(PathSettings)
@@ -46,12 +42,11 @@ def demo_cmd(sts_mode: str | None, target_lang: str | None, output_dir: Path | N
         fail(str(exc), code=1)
     console.print(f"[bold]livedub demo[/]: {clip.duration:.1f}s clip, mode [bold]{worker.sts_mode.value}[/] "
                   f"({worker.source_lang}->{worker.target_lang}, delay {worker.buffer_target:g}s, "
-                  f"{worker.max_inflight} fragment(s) in flight). {clip.credits}")
+                  f"{worker.max_inflight} speech segment(s) in flight). {clip.credits}")
     if worker.sts_mode is StsMode.real:
         console.print("  real speech-to-speech on this machine's CPU: the worker loads its models first (a few "
                       "seconds), and the output starts a delay later")
-    extra_env = {"WORKER_STS_MODE": worker.sts_mode.value, "WORKER_TARGET_LANG": worker.target_lang,
-                 **{env_var_name(WorkerSettings, field): value for field, value in tuned.items()}}
+    extra_env = {"WORKER_STS_MODE": worker.sts_mode.value, "WORKER_TARGET_LANG": worker.target_lang}
     stack = LocalStack(media_settings, orch_settings, log_dir=out_dir / "logs", extra_env=extra_env)
     try:
         with stack:
@@ -78,8 +73,12 @@ def demo_cmd(sts_mode: str | None, target_lang: str | None, output_dir: Path | N
     counts = summary.get("fragments")
     if counts:
         reasons = ", ".join(f"{reason} {n}" for reason, n in counts["fallbackReasons"].items())
+        tiers = ", ".join(f"{tier} {n}" for tier, n in counts["tiers"].items())
         table.add_row("fragments", f"{counts['total']}: {counts['dubbed']} dubbed, {counts['fallback']} fallback"
-                                   + (f" ({reasons})" if reasons else "") + f"; run bundle {summary['runBundle']}")
+                                   + (f" ({reasons})" if reasons else "") + f", {counts['noSpeech']} without speech")
+        table.add_row("speech segments", f"{counts['segmentsDubbed']} of {counts['segments']} dubbed"
+                                         + (f", voiced by {tiers}" if tiers else "")
+                                         + f"; run bundle {summary['runBundle']}")
         for line in summary["dub"]:
             table.add_row(f"  #{line['sequence']}", f"{line['transcript']} -> {line['translation']}")
     elif worker.sts_mode is not StsMode.bypass:

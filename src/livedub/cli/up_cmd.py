@@ -15,9 +15,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from livedub.cli.common import fail, real_mode_defaults, settings_or_exit, start_command
-from livedub.config.loader import env_var_name
-from livedub.config.settings import MediaSettings, OrchestratorSettings, PathSettings, StsMode, WorkerSettings
+from livedub.cli.common import fail, settings_or_exit, start_command
+from livedub.config.settings import MediaSettings, OrchestratorSettings, PathSettings, WorkerSettings
 from livedub.media.base import MediaServer, MediaServerError
 from livedub.stack import LocalStack, StackError
 
@@ -81,13 +80,9 @@ def up_cmd(backend: str | None, rtmp_port: int | None, sts_mode: str | None, no_
     start_command("up", {"format": "console"})
     media_settings = settings_or_exit(MediaSettings, {"backend": backend, "rtmp_port": rtmp_port})
     orch_settings = settings_or_exit(OrchestratorSettings)
-    worker_settings = settings_or_exit(WorkerSettings, {"sts_mode": sts_mode})
-    tuned = real_mode_defaults() if worker_settings.sts_mode is StsMode.real else {}
-    if tuned:
-        worker_settings = settings_or_exit(WorkerSettings, {"sts_mode": sts_mode, **tuned})
+    worker_settings = settings_or_exit(WorkerSettings, {"sts_mode": sts_mode})  # delay etc. follow the mode
     paths = settings_or_exit(PathSettings)
     extra_env = {"MEDIA_RTMP_PORT": str(media_settings.rtmp_port)}
-    extra_env.update({env_var_name(WorkerSettings, field): value for field, value in tuned.items()})
     if backend:
         extra_env["MEDIA_BACKEND"] = backend
     if sts_mode:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from livedub.config.durations import Duration
 from livedub.config.loader import SettingsBase
@@ -153,6 +154,15 @@ class Quality(str, Enum):
     fastest = "fastest"
 
 
+# What each WORKER_STS_MODE needs when the user did not say: bypass no STS budget at all; mock only its
+# instant fake (the longest fragment plus the output lead); real what 2 CPU cores need
+# (bench/live_dub.py, docs/benchmarks.md "Live dubbing").
+MODE_DEFAULTS: dict[str, dict[str, float]] = {
+    "bypass": {"buffer_target": 0.5},
+    "real": {"buffer_target": 5.0, "max_inflight": 2, "breaker_latency_p95": 30.0},
+}
+
+
 class WorkerSettings(SettingsBase):
     """Stream worker"""
 
@@ -186,9 +196,15 @@ class WorkerSettings(SettingsBase):
         Quality.auto, description="Dub quality rung: natural (Kokoro), fast (Pico), fastest (Pico, ducking "
         "instead of separation), or auto: start fastest, step up while the STS has room, down when it falls behind."
     )
-    max_inflight: int = Field(3, ge=1, le=32, description="Speech segments processed at once.")
+    max_inflight: int = Field(
+        3, ge=1, le=32, description="Speech segments processed at once. Unset in real mode: 2 (two calls fill two "
+        "CPU cores; more only queue)."
+    )
     fallback: Fallback = Field(Fallback.pass_through, description="Audio used when a fragment fails.")
-    buffer_target: Duration = Field(3.0, ge=0, le=60, description="Constant delay added to audio and video.")
+    buffer_target: Duration = Field(
+        3.0, ge=0, le=60, description="Constant delay added to audio and video (mock mode). Unset: 500ms "
+        "for bypass, 5s for real (what 2 CPU cores need, docs/benchmarks.md)."
+    )
     input_timeout: Duration = Field(30.0, gt=0, description="How long to wait for the input to appear.")
     metrics_port: int = _port("Prometheus port of the worker (0: any free port).", 0)
     metrics_host: str = Field(
@@ -214,7 +230,8 @@ class WorkerSettings(SettingsBase):
     )
     breaker_failures: int = Field(3, ge=1, le=100, description="Consecutive STS failures that open the breaker.")
     breaker_latency_p95: Duration = Field(
-        2.0, gt=0, le=60, description="STS round-trip p95 (last 20 fragments) above which the breaker opens."
+        2.0, gt=0, le=60, description="STS round-trip p95 (last 20 segments) above which the breaker opens. Unset in "
+        "real mode: 30s (a slow STS steps the quality down; the breaker is for a broken one)."
     )
     breaker_max_backlog: int = Field(
         8, ge=1, le=512, description="Fragments waiting for or in STS above which the breaker opens."
@@ -226,6 +243,19 @@ class WorkerSettings(SettingsBase):
     sts_fault_failure_rate: float = Field(
         0.0, ge=0, le=1, description="Fault injection (tests, fire drills): share of STS calls that fail (0..1)."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mode_defaults(cls, data: Any) -> Any:
+        """Unset delay, in-flight bound and breaker latency follow WORKER_STS_MODE (MODE_DEFAULTS)."""
+        if not isinstance(data, dict):
+            return data
+        mode = data.get("sts_mode") or StsMode.bypass
+        filled = dict(data)
+        for field, value in MODE_DEFAULTS.get(mode.value if isinstance(mode, StsMode) else str(mode), {}).items():
+            if filled.get(field) in (None, ""):
+                filled[field] = value
+        return filled
 
     @field_validator("stream_id")
     @classmethod

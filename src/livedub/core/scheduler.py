@@ -382,8 +382,9 @@ class StreamingCore:
             if now >= job.deadline:
                 window.abandon(job)
                 waited_ms = (now - (job.submitted_at or now)) / 1e6
-                self._breaker.record_failure("timeout")
-                self._quality(None)
+                if self._ladder.at_bottom:  # a slow STS steps the quality down first; the breaker is for a broken one
+                    self._breaker.record_failure("timeout")
+                self._quality(None, rung=job.segment.tier)
                 self._fall_back_job(job, FallbackReason.timeout, f"no STS result {waited_ms:.0f} ms after submit")
             elif now >= job.soft_deadline and not job.soft_warned:
                 job.soft_warned = True
@@ -398,7 +399,7 @@ class StreamingCore:
         for job in list(window.waiting):
             if now >= job.deadline:
                 window.leave_waiting(job)
-                self._quality(None)
+                self._quality(None, rung=self._ladder.rung)
                 self._fall_back_job(job, FallbackReason.no_time, "waited for an STS slot past its deadline")
         self._breaker.check_backlog(window.backlog)
         self._start_waiting(now)
@@ -459,7 +460,7 @@ class StreamingCore:
         for fix in clean.fixes:
             self._metrics.sanitiser_fixes.labels(case=fix.value).inc()
         self._breaker.record_success(rtt)
-        self._quality(job.deadline - reply.completed_at)
+        self._quality(job.deadline - reply.completed_at, cost_ns=rtt, audio_ns=segment.duration, rung=segment.tier)
         tier = reply.dubbed.tier or segment.tier
         self._last_good = clean.samples
         job.state, job.tail = JobState.resolved, _clean_tail(reply.dubbed.tail, segment.spill_ns)
@@ -491,14 +492,15 @@ class StreamingCore:
         log.warning("late STS result for segment %s discarded (%d ms after submit; it already fell back)",
                     job.segment.id, rtt // 1_000_000, extra=self._job_extra(job))
 
-    def _quality(self, slack_ns: int | None) -> None:
-        taken = self._ladder.observe(slack_ns)
+    def _quality(self, slack_ns: int | None, *, cost_ns: int | None = None, audio_ns: int | None = None,
+                 rung: str | None = None) -> None:
+        taken = self._ladder.observe(slack_ns, cost_ns, audio_ns, rung)
         if taken is None:
             return
         self._steps.append(taken)
         self._metrics.quality_steps.labels(direction=taken.step.value, tier=taken.new).inc()
-        for rung in self._ladder.rungs:
-            self._metrics.quality_tier.labels(tier=rung).set(1 if rung == taken.new else 0)
+        for name in self._ladder.rungs:
+            self._metrics.quality_tier.labels(tier=name).set(1 if name == taken.new else 0)
         log.warning("quality steps %s: %s -> %s (%s)", taken.step.value, taken.old, taken.new, taken.reason,
                     extra={**self._log_extra, "qualityStep": taken.step.value, "tier": taken.new})
 

@@ -32,7 +32,7 @@ def _ns(seconds: float) -> int:
 
 @dataclass(frozen=True)
 class SegmenterConfig:
-    max_ns: int = _ns(3.5)  # WORKER_SEGMENT_MAX_DUR
+    max_ns: int = _ns(2.5)  # WORKER_SEGMENT_MAX_DUR (bench/live_dub.py: fits a 5 s delay on 2 cores)
     pause_ns: int = _ns(0.3)  # WORKER_SEGMENT_PAUSE: a trailing pause this long ends an utterance
     min_speech_ns: int = _ns(0.1)  # a fragment with less voiced time carries no speech
     spill_ns: int = _ns(1.0)  # WORKER_SEGMENT_SPILL: how far a dub may run on into following non-speech

@@ -63,16 +63,28 @@ class RunRecord:
     fragments: list[dict[str, Any]]
 
     def fragment_counts(self) -> dict[str, Any]:
-        """Dubbed vs fallback, by reason. From the fragment files (the manifest's summary is only
-        written when the worker ends, so a worker stopped early leaves none)."""
+        """Fragments dubbed vs fallback (by reason) vs without speech, speech segments and the quality
+        rungs that voiced them. From the fragment files (the manifest's summary is only written when
+        the worker ends, so a worker stopped early leaves none)."""
         fallbacks: dict[str, int] = {}
+        tiers: dict[str, int] = {}
+        segments: dict[str, str] = {}
         for fragment in self.fragments:
-            if fragment.get("status") == "fallback":
+            status = fragment.get("status")
+            if status == "fallback":
                 reason = str(fragment.get("reason"))
                 fallbacks[reason] = fallbacks.get(reason, 0) + 1
+            if status in ("dubbed", "fallback"):
+                segment = fragment.get("segmentId") or f"fragment-{fragment.get('sequence')}"
+                if segment not in segments:
+                    segments[segment] = status
+                    if status == "dubbed" and fragment.get("tier"):
+                        tiers[fragment["tier"]] = tiers.get(fragment["tier"], 0) + 1
         return {"total": len(self.fragments), "dubbed": sum(f.get("status") == "dubbed" for f in self.fragments),
                 "fallback": sum(fallbacks.values()), "fallbackReasons": fallbacks,
-                "stsMode": self.manifest.get("stsMode"), "runId": self.manifest.get("runId")}
+                "noSpeech": sum(f.get("status") == "no-speech" for f in self.fragments),
+                "segments": len(segments), "segmentsDubbed": sum(s == "dubbed" for s in segments.values()),
+                "tiers": tiers, "stsMode": self.manifest.get("stsMode"), "runId": self.manifest.get("runId")}
 
     def dub_lines(self, limit: int = 5) -> list[dict[str, str]]:
         """The first few fragments that had speech: what was heard and what it became."""

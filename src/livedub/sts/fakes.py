@@ -137,6 +137,20 @@ class DuckingSeparator:
         background = mix * (gain[:, None] if mix.ndim == 2 else gain)
         return Separation(speech=mix - background, background=background)
 
+    def duck_where(self, mix: np.ndarray, speech: np.ndarray, frame_s: float, hangover_s: float = 0.1) -> Separation:
+        """Duck only where a VAD heard speech (``speech``: one flag per ``frame_s``), held ``hangover_s``
+        either side: loud music between the words keeps its level, as a level threshold could not."""
+        mix = np.asarray(mix, np.float32)
+        flags = np.asarray(speech, bool)
+        hold = max(0, round(hangover_s / frame_s))
+        if hold and flags.any():
+            flags = np.convolve(flags.astype(np.int32), np.ones(2 * hold + 1, np.int32), mode="same") > 0
+        points = (np.arange(len(flags)) + 0.5) * frame_s * self.sample_rate
+        gain = np.interp(np.arange(len(mix)), points, np.where(flags, self._duck_gain, 1.0)).astype(np.float32) \
+            if len(flags) else np.ones(len(mix), np.float32)
+        background = mix * (gain[:, None] if mix.ndim == 2 else gain)
+        return Separation(speech=mix - background, background=background)
+
 
 class FakeSeparator(DuckingSeparator):
     """Loud frames are all speech, quiet ones all background."""

@@ -93,7 +93,7 @@ class FittedSpeech:
 
 @dataclass(frozen=True, eq=False)
 class StsOutcome:
-    """Everything one fragment went through; :meth:`StsPipeline.process_detailed` returns it."""
+    """Everything one segment went through; :meth:`StsPipeline.process_detailed` returns it."""
 
     key: FragmentKey
     samples: np.ndarray  # float32 (n, 2) at 48 kHz: the remix
@@ -104,5 +104,6 @@ class StsOutcome:
     fit: FittedSpeech | None
     background: np.ndarray | None
     stage_seconds: dict[str, float] = field(default_factory=dict)
-    spoken_text: str = ""  # source text dubbed in this fragment (after carrying)
-    carried_text: str = ""  # unfinished source text passed on to the next fragment
+    spoken_text: str = ""  # source text dubbed in this segment
+    tier: str = ""  # the quality rung that voiced it
+    tail: np.ndarray | None = None  # float32 (m,) dubbed voice running on past the audio's end

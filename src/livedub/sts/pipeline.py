@@ -1,15 +1,20 @@
-"""The STS processor the streaming core calls: separation -> VAD -> ASR -> carry -> MT -> TTS ->
-duration fit -> remix, one fragment at a time, several fragments at once.
+"""The STS processor the streaming core calls: separation -> VAD -> ASR -> MT -> TTS -> duration
+fit -> remix, one speech segment at a time, several segments at once.
 
     pipeline = StsPipeline.build(StsConfig.from_settings(worker, paths))
     pipeline.warm_up()                      # optional: load and run every stage once
-    dubbed = pipeline.process(fragment)     # AudioFragment -> DubbedAudio, blocking, thread-safe
+    dubbed = pipeline.process(segment)      # SpeechSegment -> DubbedAudio, blocking, thread-safe
 
 ``process`` is what :class:`livedub.core.processor.StsProcessor` asks for; ``background`` is the
 core's :class:`~livedub.core.processor.Separator` (served from the last separations when it can).
 Models come from the process-wide cache (:mod:`livedub.sts.cache`), so building a second pipeline
 for another stream in the same process loads nothing new. One pipeline per stream: it holds that
-stream's sentence carry.
+stream's ASR prompt (the previous segments' text).
+
+Per segment: one ASR call (the previous text as prompt), translation a sentence at a time, one TTS
+call per sentence, the dub placed where the speech started and allowed to run on into the spill
+past the segment's end before it is sped up. Quality rungs (``quality_rungs``): ``natural`` (the
+stream's voice, model separation), ``fast`` (the fast voice, Pico), ``fastest`` (fast voice, ducking).
 """
 
 from __future__ import annotations
@@ -25,13 +30,13 @@ from typing import Any
 import numpy as np
 
 from livedub.config.settings import PathSettings, WorkerSettings
-from livedub.core.messages import AudioFragment, DubbedAudio
+from livedub.core.messages import AudioFragment, DubbedAudio, SpeechSegment
 from livedub.sts import registry
 from livedub.sts.audio import as_float, resample, to_mono
-from livedub.sts.duration import DurationPolicy, fit_to_slot
-from livedub.sts.errors import UnsupportedLanguage
-from livedub.sts.messages import FitOutcome, FragmentKey, StsOutcome, Translation
-from livedub.sts.mix import MixSettings, remix
+from livedub.sts.duration import DurationPolicy, OverflowPolicy, fit_to_slot
+from livedub.sts.errors import ProviderUnavailable, UnsupportedLanguage
+from livedub.sts.messages import FitOutcome, FragmentKey, StsOutcome, SynthesizedSpeech, Translation
+from livedub.sts.mix import MixSettings, level_dub, remix
 from livedub.sts.protocols import (
     SpeechRecognizer,
     SpeechSeparator,
@@ -41,16 +46,13 @@ from livedub.sts.protocols import (
     VoiceActivityDetector,
 )
 from livedub.sts.registry import LoadContext, Stage
-from livedub.sts.text import SentenceCarry, cap_at_word, looks_repetitive, normalize_for_mt
-from livedub.sts.voices import VoiceProfile, resolve_voice
+from livedub.sts.text import looks_repetitive, normalize_for_mt, split_sentences
+from livedub.sts.voices import VoiceProfile, fast_voice, resolve_voice
 
 log = logging.getLogger(__name__)
 
 OUTPUT_RATE = 48_000
 AUTO = "auto"
-# TTS voices speak 14-18 characters a second (Kokoro measured); with the dub sped up at most
-# DurationPolicy.max_speed, text beyond this rate times the fragment's length could never be heard
-MAX_TTS_CHARS_PER_S = 24.0
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class StsConfig:
     translator_preference: tuple[str, ...] = ("bergamot", "apertium", "nllb")
     translator_options: Mapping[str, Any] = field(default_factory=dict)
     tts: str = ""  # "": the voice profile's provider
+    fast_voice: str = AUTO  # the fast rung's voice: auto (the language's Pico voice if installed), a profile, or none
     separator: str = AUTO  # auto: deepfilternet if installed, else duck
     stretcher: str = AUTO  # auto: rubberband if on PATH, else ola
     vad: str = AUTO  # auto: silero if installed, else energy
@@ -71,10 +74,6 @@ class StsConfig:
     duration: DurationPolicy = field(default_factory=DurationPolicy)
     mix: MixSettings = field(default_factory=MixSettings)
     vad_threshold: float = 0.5
-    pause_s: float = 0.25  # this much non-speech at a fragment's end counts as a pause (a boundary)
-    carry: bool = True
-    carry_max_chars: int = 160
-    carry_wait_s: float = 1.0
     prompt_chars: int = 200  # previous source text given to the ASR as context (0: none)
 
     @classmethod
@@ -88,7 +87,8 @@ class StsConfig:
     @classmethod
     def fakes(cls, **overrides: Any) -> StsConfig:
         """Every stage a deterministic fake (tests, mock mode with the whole STS path)."""
-        base = {"asr": "fake", "translator": "fake", "tts": "fake", "separator": "fake", "stretcher": "ola", "vad": "energy"}
+        base = {"asr": "fake", "translator": "fake", "tts": "fake", "separator": "fake", "stretcher": "ola", "vad": "energy",
+                "fast_voice": "none"}
         return cls(**{**base, **overrides})
 
 
@@ -139,7 +139,9 @@ class StsStats:
 class StsPipeline:
     def __init__(self, config: StsConfig, *, asr: SpeechRecognizer, tts: SpeechSynthesizer,
                  separator: SpeechSeparator, stretcher: TimeStretcher, vad: VoiceActivityDetector,
-                 translator: Translator | None = None, voice: VoiceProfile | None = None) -> None:
+                 translator: Translator | None = None, voice: VoiceProfile | None = None,
+                 fast_tts: SpeechSynthesizer | None = None, fast_voice: VoiceProfile | None = None,
+                 light_separator: SpeechSeparator | None = None) -> None:
         self.config = config
         self.asr, self.tts, self.separator = asr, tts, separator
         self.stretcher, self.vad = stretcher, vad
@@ -147,13 +149,19 @@ class StsPipeline:
         self._translators: dict[tuple[str, str], Translator] = {}
         self._fixed_translator = translator
         self._translator_lock = threading.Lock()
-        self.carry = SentenceCarry(max_chars=config.carry_max_chars, wait_s=config.carry_wait_s, enabled=config.carry)
         self.stats = StsStats()
         self._backgrounds: OrderedDict[str, np.ndarray] = OrderedDict()
         self._backgrounds_lock = threading.Lock()
         self._prompt = ""
+        self._prompt_lock = threading.Lock()
         if not self.tts.supports(self.voice):
             raise UnsupportedLanguage(f"TTS cannot speak voice {self.voice.describe()}")
+        self.rungs = _rungs(self.voice, tts, separator, fast_voice, fast_tts, light_separator)
+
+    @property
+    def quality_rungs(self) -> tuple[str, ...]:
+        """The core's quality ladder, best first (see :mod:`livedub.core.quality`)."""
+        return tuple(self.rungs)
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod
@@ -163,7 +171,7 @@ class StsPipeline:
         Raises :class:`~livedub.sts.errors.ProviderUnavailable` (missing package or tool, with the
         command that installs it) or :class:`~livedub.sts.errors.ModelNotPrepared`."""
         ctx = config.load
-        voice = resolve_voice(config.voice, config.target_language)
+        voice, fast, separator_name = _plan(config)
         tts_name = config.tts or voice.provider
         translator = None
         if config.translator != AUTO:
@@ -172,12 +180,38 @@ class StsPipeline:
             config,
             asr=registry.create(Stage.asr, config.asr, ctx, **config.asr_options),
             tts=registry.create(Stage.tts, tts_name, ctx),
-            separator=registry.create(Stage.separator, _pick(Stage.separator, config.separator, ("deepfilternet", "duck")), ctx),
+            separator=registry.create(Stage.separator, separator_name, ctx),
             stretcher=registry.create(Stage.stretcher, _pick(Stage.stretcher, config.stretcher, ("rubberband", "ola")), ctx),
             vad=registry.create(Stage.vad, _pick(Stage.vad, config.vad, ("silero", "energy")), ctx),
             translator=translator,
             voice=voice,
+            fast_tts=registry.create(Stage.tts, fast.provider, ctx) if fast is not None else None,
+            fast_voice=fast,
+            light_separator=registry.create(Stage.separator, "duck", ctx) if separator_name != "duck" else None,
         )
+
+    @staticmethod
+    def planned_rungs(config: StsConfig) -> tuple[str, ...]:
+        """The :attr:`quality_rungs` that :meth:`build` will give, known without loading a model
+        (the worker's core needs them while the models load). Raises like :meth:`build` for an
+        unknown voice, or :class:`ProviderUnavailable` for a provider whose package or tool is missing."""
+        voice, fast, separator_name = _plan(config)
+        wanted = [(Stage.asr, config.asr), (Stage.tts, config.tts or voice.provider), (Stage.separator, separator_name),
+                  (Stage.stretcher, _pick(Stage.stretcher, config.stretcher, ("rubberband", "ola"))),
+                  (Stage.vad, _pick(Stage.vad, config.vad, ("silero", "energy")))]
+        if config.translator != AUTO:
+            wanted.append((Stage.mt, config.translator))
+        for stage, name in wanted:
+            spec = registry.spec(stage, name)
+            status = spec.availability()
+            if not status.ok:
+                raise ProviderUnavailable(f"{stage.value} provider {name!r}: {status.reason}", fix=status.fix)
+        names = ["natural"]
+        if fast is not None and fast.provider != voice.provider:
+            names.append("fast")
+        if separator_name != "duck":
+            names.append("fastest")
+        return tuple(names)
 
     def translator_for(self, source: str, target: str) -> Translator:
         source, target = source.split("-")[0], target.split("-")[0]
@@ -210,26 +244,32 @@ class StsPipeline:
         raise UnsupportedLanguage(f"no installed translator for {source}->{target}; tried {', '.join(tried)}")
 
     def warm_up(self) -> None:
-        """Run every stage once so the first real fragment does not pay for lazy initialisation."""
+        """Run every stage (every rung's voice and separator) once, so the first real segment does
+        not pay for lazy initialisation."""
         silence = np.zeros((OUTPUT_RATE // 2, 2), np.float32)
-        self.separator.separate(silence)
+        for rung in {id(r.separator): r for r in self.rungs.values()}.values():
+            rung.separator.separate(silence)
         self.vad.speech_probabilities(np.zeros(self.asr.sample_rate // 2, np.float32))
         self.asr.transcribe(np.zeros(self.asr.sample_rate // 2, np.float32), language=self._asr_language())
         if self.config.source_language != AUTO:
             self.translator_for(self.config.source_language, self.config.target_language).translate(
                 "Hello.", source=self.config.source_language, target=self.config.target_language)
-        speech = self.tts.synthesize("Hola.", self.voice)
-        if len(speech.samples):
-            self.stretcher.stretch(speech.samples, speech.sample_rate, 1.2)
+        for rung in {(id(r.tts), r.voice.name): r for r in self.rungs.values()}.values():
+            speech = rung.tts.synthesize("Hola.", rung.voice)
+            if len(speech.samples):
+                self.stretcher.stretch(speech.samples, speech.sample_rate, 1.2)
 
-    # ---- per fragment ---------------------------------------------------------------------------
-    def process(self, fragment: AudioFragment) -> DubbedAudio:
-        """The core's StsProcessor call: the fragment's span, dub mixed over the background."""
-        outcome = self.process_detailed(fragment)
+    # ---- per segment ----------------------------------------------------------------------------
+    def process(self, segment: AudioFragment | SpeechSegment) -> DubbedAudio:
+        """The core's StsProcessor call: the segment's span, dub mixed over the background, and
+        the dub's run-on past the segment's end (``tail``, voice only, at most ``spill_ns``)."""
+        outcome = self.process_detailed(segment)
+        n = segment.num_samples
         return DubbedAudio(
-            fragment_id=fragment.id, sequence=fragment.sequence, samples=outcome.samples,
+            fragment_id=segment.id, sequence=segment.sequence, samples=outcome.samples[:n],
             sample_rate=outcome.sample_rate, transcript=outcome.spoken_text or None,
             translation=outcome.translation.text if outcome.translation else None,
+            tail=outcome.tail, tier=outcome.tier, stage_seconds=dict(outcome.stage_seconds),
         )
 
     def background(self, fragment: AudioFragment) -> np.ndarray:
@@ -240,24 +280,38 @@ class StsPipeline:
             return cached
         return self.separator.separate(as_float(fragment.samples)).background
 
-    def process_detailed(self, fragment: AudioFragment) -> StsOutcome:
-        key = FragmentKey(fragment.id, fragment.stream_id, fragment.sequence)
-        return self.process_audio(fragment.samples, fragment.sample_rate, key=key)
+    def process_detailed(self, segment: AudioFragment | SpeechSegment) -> StsOutcome:
+        key = FragmentKey(segment.id, segment.stream_id, segment.sequence)
+        spill_s = getattr(segment, "spill_ns", 0) / 1e9
+        outcome = self.process_audio(segment.samples, segment.sample_rate, key=key, spill_s=spill_s,
+                                     tier=getattr(segment, "tier", "") or next(iter(self.rungs)))
+        fragments = getattr(segment, "fragments", (segment,))
+        if outcome.background is not None:  # for the core's background-only fallback of these fragments
+            with self._backgrounds_lock:
+                offset = 0
+                for fragment in fragments:
+                    self._backgrounds[fragment.id] = outcome.background[offset:offset + fragment.num_samples]
+                    offset += fragment.num_samples - fragment.overlap_samples
+                while len(self._backgrounds) > 32:
+                    self._backgrounds.popitem(last=False)
+        return outcome
 
-    def process_audio(self, samples: np.ndarray, sample_rate: int, *, key: FragmentKey) -> StsOutcome:
-        """Any (n,) / (n, c) int16 or float audio; the result is float32 (n', 2) at 48 kHz."""
-        self.carry.begin(key.sequence)
-        try:
-            outcome = self._process(samples, sample_rate, key)
-        except BaseException:
-            self.carry.abandon(key.sequence)
-            raise
+    def process_audio(self, samples: np.ndarray, sample_rate: int, *, key: FragmentKey, spill_s: float = 0.0,
+                      tier: str = "") -> StsOutcome:
+        """Any (n,) / (n, c) int16 or float audio; the result is float32 (n', 2) at 48 kHz.
+
+        ``tier``: the quality rung (:attr:`quality_rungs`) that voices it; ``spill_s``: how far the
+        dub may run on past the audio's end (returned as the outcome's ``tail``)."""
+        rung = self.rungs.get(tier) or next(iter(self.rungs.values()))
+        outcome = self._process(samples, sample_rate, key, rung, spill_s)
         self.stats.record(outcome)
         return outcome
 
-    def _process(self, samples: np.ndarray, sample_rate: int, key: FragmentKey) -> StsOutcome:
+    def _process(self, samples: np.ndarray, sample_rate: int, key: FragmentKey, rung: _Rung,
+                 spill_s: float) -> StsOutcome:
         timings: dict[str, float] = {}
         clock = time.perf_counter
+        log_extra = {"fragmentId": key.fragment_id, "streamId": key.stream_id}
 
         mix = as_float(samples)
         if mix.ndim == 1:
@@ -267,14 +321,11 @@ class StsPipeline:
         mix = np.repeat(mix, 2, axis=1) if mix.shape[1] == 1 else mix[:, :2]
         n = len(mix)
         duration_s = n / OUTPUT_RATE
+        spill = round(max(0.0, spill_s) * OUTPUT_RATE)
 
         started = clock()
-        separation = self.separator.separate(mix)
+        separation = rung.separator.separate(mix)
         timings["separate"] = clock() - started
-        with self._backgrounds_lock:
-            self._backgrounds[key.fragment_id] = separation.background
-            while len(self._backgrounds) > 16:
-                self._backgrounds.popitem(last=False)
 
         started = clock()
         speech16 = resample(to_mono(separation.speech), OUTPUT_RATE, self.asr.sample_rate)
@@ -284,69 +335,137 @@ class StsPipeline:
         timings["vad"] = clock() - started
         frame_s = self.vad.frame_samples / self.vad.sample_rate
         voiced = np.flatnonzero(probabilities >= self.config.vad_threshold)
-        if len(voiced):
-            speech_start_s, speech_end_s = voiced[0] * frame_s, min(duration_s, (voiced[-1] + 1) * frame_s)
-        else:
-            speech_start_s = speech_end_s = duration_s
-        ends_in_pause = duration_s - speech_end_s >= self.config.pause_s
+        speech_start_s = voiced[0] * frame_s if len(voiced) else duration_s
+        if hasattr(rung.separator, "duck_where"):  # ducking: only where the VAD heard speech, not loud music
+            separation = rung.separator.duck_where(mix, probabilities >= self.config.vad_threshold, frame_s)
 
         transcript = None
         text = ""
         if len(voiced):
+            with self._prompt_lock:
+                prompt = self._prompt
             started = clock()
-            transcript = replace(self.asr.transcribe(speech16, language=self._asr_language(),
-                                                     prompt=self._prompt), key=key)
+            transcript = replace(self.asr.transcribe(speech16, language=self._asr_language(), prompt=prompt), key=key)
             timings["asr"] = clock() - started
             text = normalize_for_mt(transcript.text)
             if looks_repetitive(text):
                 # a decoding loop on music or noise: speaking it would cost many seconds of TTS
-                log.warning("ASR output looks like a decoding loop; fragment treated as without speech",
-                            extra={"fragmentId": key.fragment_id, "streamId": key.stream_id, "chars": len(text)})
+                log.warning("ASR output looks like a decoding loop; segment treated as without speech",
+                            extra={**log_extra, "chars": len(text)})
                 text = ""
-        decision = self.carry.settle(key.sequence, text, ends_in_pause=ends_in_pause)
-        if decision.speak and self.config.prompt_chars:
-            self._prompt = (self._prompt + " " + decision.speak)[-self.config.prompt_chars:].strip()
+        if text and self.config.prompt_chars:
+            with self._prompt_lock:
+                self._prompt = (self._prompt + " " + text)[-self.config.prompt_chars:].strip()
 
         translation: Translation | None = None
         speech = fit = None
-        dub = np.zeros(n, np.float32)
-        if decision.speak:
+        dub = np.zeros(n + spill, np.float32)
+        if text:
             source = transcript.language if transcript and self.config.source_language == AUTO else self.config.source_language
+            translator = self.translator_for(source, self.config.target_language)
+            sentences, rest = split_sentences(text)
             started = clock()
-            translation = replace(self.translator_for(source, self.config.target_language).translate(
-                decision.speak, source=source, target=self.config.target_language), key=key)
+            translated = [translator.translate(sentence, source=source, target=self.config.target_language)
+                          for sentence in (*sentences, *([rest] if rest else []))]
             timings["translate"] = clock() - started
-            # never synthesise more than the fragment could play even at the highest speed
-            spoken = cap_at_word(translation.text, max(1, int(duration_s * self.config.duration.max_speed
-                                                                * MAX_TTS_CHARS_PER_S)))
-            if spoken != translation.text:
-                log.info("translation cut from %d to %d characters to fit the fragment", len(translation.text),
-                         len(spoken), extra={"fragmentId": key.fragment_id, "streamId": key.stream_id})
+            translation = replace(translated[0], text=" ".join(t.text for t in translated if t.text.strip()),
+                                  key=key)
             started = clock()
-            speech = replace(self.tts.synthesize(spoken, self.voice), key=key)
+            speech = self._voice(rung, [t.text for t in translated if t.text.strip()], key,
+                                 slot_s=duration_s + spill / OUTPUT_RATE - speech_start_s)
             timings["tts"] = clock() - started
-            # carried-in text starts with the fragment; otherwise the dub starts where the speech did
-            slot_start = 0.0 if decision.speak != text else speech_start_s
-            slot_end = speech_end_s if len(voiced) else duration_s
             started = clock()
-            fit = fit_to_slot(speech, slot_start_s=slot_start, slot_end_s=slot_end, fragment_samples=n,
-                              sample_rate=OUTPUT_RATE, stretcher=self.stretcher, policy=self.config.duration)
+            # the dub starts where the speech did and may run on to the end of the spill
+            fit = fit_to_slot(speech, slot_start_s=speech_start_s, slot_end_s=(n + spill) / OUTPUT_RATE,
+                              fragment_samples=n + spill, sample_rate=OUTPUT_RATE, stretcher=self.stretcher,
+                              policy=replace(self.config.duration, overflow=OverflowPolicy.fade_trim))
             timings["stretch"] = clock() - started
             dub = fit.samples
-            if fit.outcome.value == "trimmed":
-                log.info("dub longer than its fragment even at %.2fx: %.2f s faded out", fit.speed, fit.trimmed_s,
-                         extra={"fragmentId": key.fragment_id, "streamId": key.stream_id})
+            if fit.outcome is FitOutcome.trimmed:
+                log.info("dub longer than its segment even at %.2fx: %.2f s faded out", fit.speed, fit.trimmed_s,
+                         extra=log_extra)
 
         started = clock()
-        out = remix(separation.background, dub, OUTPUT_RATE, self.config.mix)
+        dub = level_dub(dub, self.config.mix.dub_level_db)
+        out = remix(separation.background, dub[:n], OUTPUT_RATE, replace(self.config.mix, dub_level_db=None))
+        run_on = dub[n:] * self.config.mix.dub_gain
         timings["mix"] = clock() - started
         return StsOutcome(key=key, samples=out, sample_rate=OUTPUT_RATE, transcript=transcript,
                           translation=translation, speech=speech, fit=fit, background=separation.background,
-                          stage_seconds=timings, spoken_text=decision.speak, carried_text=decision.carried)
+                          stage_seconds=timings, spoken_text=text, tier=rung.name,
+                          tail=run_on if np.any(run_on) else None)
+
+    def _voice(self, rung: _Rung, sentences: list[str], key: FragmentKey, slot_s: float) -> SynthesizedSpeech:
+        """One TTS call per sentence, joined by a short breath. A voice that changes its rate natively
+        (Pico) speaks faster instead of being stretched when the slot asks for it."""
+        parts = [replace(rung.tts.synthesize(sentence, rung.voice), key=key) for sentence in sentences]
+        speech = _join(parts, rung.voice.name)
+        wanted = speech.duration_s / max(slot_s, 1e-3)
+        if wanted > 1.02 and getattr(rung.tts, "native_rate", False):
+            faster = replace(rung.voice, speed=rung.voice.speed * min(wanted, self.config.duration.max_speed))
+            speech = _join([replace(rung.tts.synthesize(sentence, faster), key=key) for sentence in sentences],
+                           rung.voice.name)
+        return speech
 
     def _asr_language(self) -> str | None:
         return None if self.config.source_language == AUTO else self.config.source_language.split("-")[0]
 
-    def flush(self) -> str:
-        """Source text still carried at the end of a stream (not spoken)."""
-        return self.carry.flush()
+
+@dataclass(frozen=True)
+class _Rung:
+    """One step of the quality ladder: the voice and the separation it uses."""
+
+    name: str
+    tts: SpeechSynthesizer
+    voice: VoiceProfile
+    separator: SpeechSeparator
+
+
+def _rungs(voice: VoiceProfile, tts: SpeechSynthesizer, separator: SpeechSeparator,
+           fast_voice: VoiceProfile | None, fast_tts: SpeechSynthesizer | None,
+           light_separator: SpeechSeparator | None) -> dict[str, _Rung]:
+    """natural (the stream's voice over model separation), fast (the fast voice), fastest (the
+    fastest voice over ducking): the rungs that differ, best first."""
+    rungs = {"natural": _Rung("natural", tts, voice, separator)}
+    if fast_voice is not None and fast_tts is not None and fast_voice.provider != voice.provider:
+        rungs["fast"] = _Rung("fast", fast_tts, fast_voice, separator)
+    quickest = rungs.get("fast", rungs["natural"])
+    if light_separator is not None:
+        rungs["fastest"] = replace(quickest, name="fastest", separator=light_separator)
+    return rungs
+
+
+def _plan(config: StsConfig) -> tuple[VoiceProfile, VoiceProfile | None, str]:
+    """The stream's voice, the fast rung's voice and the separator, from the configuration alone."""
+    voice = resolve_voice(config.voice, config.target_language)
+    return voice, _fast_voice(config, voice), _pick(Stage.separator, config.separator, ("deepfilternet", "duck"))
+
+
+def _fast_voice(config: StsConfig, voice: VoiceProfile) -> VoiceProfile | None:
+    """The fast rung's voice: ``config.fast_voice`` (auto: the language's Pico voice when installed)."""
+    if config.fast_voice in ("", "none"):
+        return None
+    if config.fast_voice != AUTO:
+        return resolve_voice(config.fast_voice, config.target_language)
+    candidate = fast_voice(config.target_language)
+    if candidate is None or candidate.provider == voice.provider:
+        return None
+    if not registry.spec(Stage.tts, candidate.provider).availability().ok:
+        log.info("no fast voice: %s is not installed", candidate.provider)
+        return None
+    return candidate
+
+
+def _join(parts: list[SynthesizedSpeech], voice: str, gap_s: float = 0.12) -> SynthesizedSpeech:
+    """Sentences one after the other with a short pause between them."""
+    spoken = [p for p in parts if len(p.samples)]
+    if not spoken:
+        return SynthesizedSpeech(np.zeros(0, np.float32), parts[0].sample_rate if parts else OUTPUT_RATE, "", voice)
+    rate = spoken[0].sample_rate
+    gap = np.zeros(round(gap_s * rate), np.float32)
+    pieces: list[np.ndarray] = []
+    for index, part in enumerate(spoken):
+        audio = part.samples if part.sample_rate == rate else resample(part.samples, part.sample_rate, rate)
+        pieces += [gap, audio] if index else [audio]
+    return replace(spoken[0], samples=np.concatenate(pieces).astype(np.float32),
+                   text=" ".join(p.text for p in spoken), voice=voice)

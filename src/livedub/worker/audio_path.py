@@ -110,6 +110,9 @@ class AudioPath(Protocol):
     def close(self) -> None:
         """The worker is exiting (drained or not): write summaries, release resources. Idempotent."""
 
+    def failure(self) -> str | None:
+        """A permanent problem found after start (models that cannot load): the worker exits 2 with it."""
+
 
 class BypassAudioPath:
     """Identity: the audio leaves exactly as it came (bypass mode)."""
@@ -135,6 +138,9 @@ class BypassAudioPath:
         return not self._ready
 
     def close(self) -> None:
+        return None
+
+    def failure(self) -> str | None:
         return None
 
 

@@ -3,9 +3,11 @@
     worker audio thread --push(PcmChunk)--> core.push(samples, pts)      (never blocks on STS)
     worker audio pump   <--pull()---------- core.pull(): fragments due now, dubbed or fallen back
 
-The STS engine (``processors.create_engine``) is built when the path is: models load once, at
-worker start, before the worker connects anything, so a missing model is a clear permanent error
-(exit 2) instead of a stream that falls back forever. The core registers its metrics on the
+The STS engine (``processors.create_engine``) loads once per worker: in real mode in a background
+thread (``processors.LoadingEngine``) while the worker already reads and buffers its input, so a
+viewer's output starts with the stream, not after the load; a model that cannot load is a clear
+permanent error (:meth:`DubAudioPath.failure`, the worker exits 2) instead of a stream that falls
+back forever. Settings the mode refuses (an unknown voice, a delay too short) fail at once. The core registers its metrics on the
 worker's registry and writes the run bundle under ``LIVEDUB_DATA_DIR/streams/<id>/runs/<runId>/``.
 
 Time: the core runs on :class:`MonotonicClock` (``CLOCK_MONOTONIC``), the clock GStreamer's system
@@ -16,11 +18,10 @@ worker pulls at :meth:`next_pull_in_s` as well as after every push (its audio pu
 from __future__ import annotations
 
 import logging
-import time
 
-from livedub.config.settings import StsMode
+from livedub.config.settings import PathSettings, StsMode, WorkerSettings
 from livedub.core import Clock, CoreConfig, MonotonicClock, StreamingCore, create_core
-from livedub.processors import ProcessorUnavailable, create_engine
+from livedub.processors import DubEngine, LoadingEngine, ProcessorUnavailable, create_engine
 from livedub.worker.audio_path import AudioPathContext, AudioPathUnavailable, PcmChunk
 
 log = logging.getLogger(__name__)
@@ -29,10 +30,15 @@ log = logging.getLogger(__name__)
 class DubAudioPath:
     """An :class:`~livedub.worker.audio_path.AudioPath` backed by a :class:`StreamingCore`."""
 
-    def __init__(self, core: StreamingCore, clock: Clock) -> None:
+    def __init__(self, core: StreamingCore, clock: Clock, engine: LoadingEngine | None = None) -> None:
         self.core = core
         self._clock = clock
+        self._engine = engine
         self._closed = False
+
+    def failure(self) -> str | None:
+        """Why the STS cannot run at all (its models failed to load): the worker exits 2 with it."""
+        return self._engine.failure if self._engine is not None else None
 
     def push(self, chunk: PcmChunk) -> None:
         self.core.push(chunk.samples, chunk.pts_ns)
@@ -62,25 +68,46 @@ class DubAudioPath:
 
 
 def create_dub_path(context: AudioPathContext) -> DubAudioPath:
-    """Load the engine for ``WORKER_STS_MODE`` (mock or real) and build the core around it."""
+    """The core for ``WORKER_STS_MODE`` (mock or real). Mock's tone needs no model; real models load
+    in the background while the worker already reads its input (the delay covers the load)."""
     worker, paths = context.worker, context.paths
     try:  # before loading any model: a delay too short for the fragments is a settings error
         CoreConfig.from_settings(worker)
     except ValueError as exc:
         raise AudioPathUnavailable(f"invalid worker settings for {worker.sts_mode.value} mode: {exc}") from None
-    started = time.monotonic()
+    if worker.sts_mode is StsMode.real:
+        engine: DubEngine | LoadingEngine = _loading_engine(worker, paths)
+        processor, separator = engine, engine
+    else:
+        try:
+            engine = create_engine(worker, paths)
+        except ProcessorUnavailable as exc:
+            raise AudioPathUnavailable(str(exc)) from None
+        _log_ready(engine, 0.0, worker)
+        processor, separator = engine.processor, engine.separator
+    clock = MonotonicClock()
     try:
-        engine = create_engine(worker, paths, warm_up=worker.sts_mode is StsMode.real)
-    except ProcessorUnavailable as exc:
+        core = create_core(worker, paths, processor=processor, registry=context.registry, clock=clock,
+                           separator=separator, run_id=context.run_id)
+    except ValueError as exc:  # e.g. WORKER_QUALITY names a rung this language's voices do not offer
+        raise AudioPathUnavailable(f"invalid worker settings for {worker.sts_mode.value} mode: {exc}") from None
+    return DubAudioPath(core, clock, engine if isinstance(engine, LoadingEngine) else None)
+
+
+def _loading_engine(worker: WorkerSettings, paths: PathSettings) -> LoadingEngine:
+    from livedub.sts import StsConfig, StsPipeline
+    from livedub.sts.errors import StsError as PipelineError
+
+    try:  # an unknown voice or language is a settings error now, not after a load
+        rungs = StsPipeline.planned_rungs(StsConfig.from_settings(worker, paths))
+    except PipelineError as exc:
         raise AudioPathUnavailable(str(exc)) from None
-    log.info("sts engine ready", extra={"stsMode": worker.sts_mode.value, "loadSeconds": round(time.monotonic() - started, 2),
+    return LoadingEngine(lambda: create_engine(worker, paths, warm_up=True), quality_rungs=rungs,
+                         on_ready=lambda engine, seconds: _log_ready(engine, seconds, worker))
+
+
+def _log_ready(engine: DubEngine, seconds: float, worker: WorkerSettings) -> None:
+    log.info("sts engine ready", extra={"stsMode": worker.sts_mode.value, "loadSeconds": round(seconds, 2),
                                         "processor": type(engine.processor).__name__,
                                         "separator": type(engine.separator).__name__ if engine.separator else None,
                                         "sourceLang": worker.source_lang, "targetLang": worker.target_lang})
-    clock = MonotonicClock()
-    try:
-        core = create_core(worker, paths, processor=engine.processor, registry=context.registry, clock=clock,
-                           separator=engine.separator, run_id=context.run_id)
-    except ValueError as exc:  # e.g. WORKER_QUALITY names a rung this language's voices do not offer
-        raise AudioPathUnavailable(f"invalid worker settings for {worker.sts_mode.value} mode: {exc}") from None
-    return DubAudioPath(core, clock)

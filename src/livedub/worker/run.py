@@ -39,7 +39,7 @@ def run_worker(settings: WorkerSettings, paths: PathSettings) -> ExitCode:
         log.info("worker starting", extra={"stsMode": settings.sts_mode.value, "metricsUrl": endpoint.url,
                                            "metricsPort": endpoint.port, "delayMs": delay_ns // 1_000_000})
         try:
-            # models load here, once, before anything is connected: a missing one is permanent (exit 2)
+            # settings are checked here; real models load in the background while the input connects
             audio_path = create_audio_path(AudioPathContext(settings, paths, metrics.registry, run_id))
         except AudioPathUnavailable as exc:
             log.error("cannot start the worker", extra={"reason": str(exc), "exitCode": int(ExitCode.CONFIG)})

@@ -48,6 +48,7 @@ DRAIN_MARGIN_S = 10.0          # after input EOS, the output gets delay + this t
 PENDING_LIMIT = 1024           # buffers per track held while the output starts (about 0.1 s in practice)
 PUMP_IDLE_S = 0.05             # the audio pump looks at least this often (the path may have nothing scheduled)
 PUMP_JOIN_S = 2.0              # at exit, how long to wait for the audio pump (a push blocked in a flushing appsrc)
+FAILURE_POLL_MS = 250          # how often the main loop asks the audio path whether it failed for good
 WARNING_REPEAT_S = 60.0        # the same bus warning is logged at most once a minute
 ANCHOR_SETTLE_NS = 150 * MS    # arrivals observed after the first video buffer before the anchor is fixed
 
@@ -146,6 +147,7 @@ class Worker:
         self._set_state(State.waiting_input, inputUrl=redact_url(self.config.input_url),
                         inputTimeoutS=self.config.input_timeout_s)
         GLib.timeout_add(int(self.config.input_timeout_s * 1000), self._on_input_deadline)
+        GLib.timeout_add(FAILURE_POLL_MS, self._check_audio_path)
         self._start_input()
         try:
             self._loop.run()
@@ -330,6 +332,16 @@ class Worker:
                          f"input has only {have} after {self.config.track_wait_s:g}s; "
                          "the worker needs H.264 video and AAC audio")
         return False
+
+    def _check_audio_path(self) -> bool:
+        """Models that fail to load (in the background, while the input connects) end the worker: exit 2."""
+        if self.exit_code is not None:
+            return False
+        failure = self.audio_path.failure()
+        if failure is not None:
+            self._finish(ExitCode.CONFIG, f"the audio path cannot run: {failure}")
+            return False
+        return True
 
     def _on_input_deadline(self) -> bool:
         if self.exit_code is None and self.state is State.waiting_input:

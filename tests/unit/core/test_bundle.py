@@ -116,7 +116,7 @@ def test_retention_keeps_the_newest_runs_and_drops_old_ones(tmp_path: Path) -> N
 def test_create_core_purges_old_runs_but_never_the_new_one(tmp_path: Path) -> None:
     for index in range(3):
         RunBundle(tmp_path, "cam1", f"old-{index}").start({})
-    worker = load_settings(WorkerSettings, env={"WORKER_STREAM_ID": "cam1"})
+    worker = load_settings(WorkerSettings, env={"WORKER_STREAM_ID": "cam1", "WORKER_STS_MODE": "mock"})
     paths = load_settings(PathSettings, env={"LIVEDUB_DATA_DIR": str(tmp_path), "LIVEDUB_RUN_KEEP": "2"})
     run_id = new_run_id()
     create_core(worker, paths, processor=ToneSts(), registry=CollectorRegistry(), executor=ManualExecutor(),

@@ -68,21 +68,27 @@ def test_a_timestamp_jump_and_the_end_close_the_segment_without_spill() -> None:
 
 
 def test_ladder_starts_on_the_cheapest_rung_steps_up_with_room_and_down_when_late() -> None:
-    ladder = QualityLadder(("natural", "fast", "fastest"), LadderConfig(up_after=2, up_slack_ns=2 * SECOND,
-                                                                         down_slack_ns=SECOND // 2))
+    ladder = QualityLadder(("natural", "fast", "fastest"),
+                           LadderConfig(up_after=2, up_margin_ns=SECOND // 2, down_slack_ns=SECOND // 4))
     assert ladder.rung == "fastest"
-    assert ladder.observe(3 * SECOND) is None
-    step = ladder.observe(3 * SECOND)
+    seg = 2 * SECOND
+    # 0.4 s of STS per 2 s segment: the unmeasured better rung is guessed at twice that (+0.4 s)
+    assert ladder.observe(3 * SECOND, 400 * MS, seg) is None
+    step = ladder.observe(3 * SECOND, 400 * MS, seg)
     assert step is not None and (step.step, step.old, step.new) == (Step.up, "fastest", "fast")
-    ladder.observe(3 * SECOND)
-    assert ladder.observe(3 * SECOND).new == "natural"
-    assert ladder.observe(3 * SECOND) is None  # already the best
-    down = ladder.observe(100 * MS)
+    # "fast" costs 1.0 s per segment: a guessed "natural" (+1.0 s) leaves 0.5 s of 1.5: not enough
+    assert [ladder.observe(1400 * MS, SECOND, seg) for _ in range(4)] == [None] * 4
+    assert ladder.rung == "fast"
+    # with more room it is tried, and when it comes back late it steps down
+    assert ladder.observe(3 * SECOND, SECOND, seg) is None
+    assert ladder.observe(3 * SECOND, SECOND, seg).new == "natural"
+    down = ladder.observe(100 * MS, 2900 * MS, seg)
     assert down is not None and (down.step, down.new) == (Step.down, "fast")
-    # after a step down it takes twice as long (4 roomy segments) to try the better rung again
-    assert [ladder.observe(3 * SECOND) for _ in range(3)] == [None, None, None]
-    assert ladder.observe(3 * SECOND).new == "natural"
-    assert ladder.observe(None).new == "fast"  # a timeout steps down too
+    # now "natural" is measured (2.9 s): 2.2 s of slack is not room for +1.9 s and a 0.5 s margin
+    assert [ladder.observe(2200 * MS, SECOND, seg) for _ in range(6)] == [None] * 6
+    # a late result of a segment voiced on a rung it already left does not step again
+    assert ladder.observe(None, rung="natural") is None and ladder.rung == "fast"
+    assert ladder.observe(None).new == "fastest"  # a timeout on the current rung steps down
 
 
 def test_a_fixed_rung_never_moves_and_an_unknown_one_is_refused() -> None:
@@ -192,7 +198,7 @@ def test_a_failed_segment_falls_back_for_every_fragment_and_steps_the_ladder() -
 def test_segments_with_room_step_the_quality_up_and_it_is_counted() -> None:
     sts = RecordingSts()
     rig = make_rig(sts, utterance_then_music(3.0, 1.0), delay_s=6.0, fragmenter=FRAGMENTS, segmenter=SEGMENTS,
-                   quality=LadderConfig(mode="auto", up_after=1, up_slack_ns=SECOND, down_slack_ns=SECOND // 2))
+                   quality=LadderConfig(mode="auto", up_after=1, up_margin_ns=SECOND // 2, down_slack_ns=SECOND // 4))
     feed_answering(rig, 4.0)  # every segment done at once: seconds of room
     assert rig.core.quality_tier == "natural"  # stepped up after one roomy segment
     assert rig.metrics.value("worker_quality_steps_total", direction="up", tier="natural") == 1

@@ -1,5 +1,5 @@
-"""The STS pipeline with fakes: what the streaming core gets back, carry across fragments,
-concurrency. test_pipeline_real.py runs the same path with the real offline models."""
+"""The STS pipeline with fakes: what the streaming core gets back for a speech segment, sentences,
+run-on, quality rungs, concurrency. test_pipeline_real.py runs the same path with the real offline models."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from livedub.config.settings import PathSettings, WorkerSettings
-from livedub.core.messages import AudioFragment, DubbedAudio
+from livedub.core.messages import AudioFragment, DubbedAudio, SpeechSegment
 from livedub.core.sanitiser import sanitise
 from livedub.sts import StsConfig, StsPipeline
 from livedub.sts.errors import ProviderUnavailable, UnsupportedLanguage
@@ -39,7 +39,7 @@ def speechy(seconds: float, start: float = 0.2, end: float | None = None) -> np.
 
 @pytest.fixture()
 def pipeline() -> StsPipeline:
-    return StsPipeline.build(StsConfig.fakes(target_language="es", voice="fake:es-voice", carry=False))
+    return StsPipeline.build(StsConfig.fakes(target_language="es", voice="fake:es-voice"))
 
 
 def test_process_returns_what_the_core_expects(pipeline: StsPipeline) -> None:
@@ -79,29 +79,49 @@ def test_silence_gives_the_background_without_calling_asr(pipeline: StsPipeline)
 def test_background_serves_the_separation_the_fragment_already_had(pipeline: StsPipeline) -> None:
     frag = fragment(3, speechy(1.0))
     outcome = pipeline.process_detailed(frag)
-    assert pipeline.background(frag) is outcome.background
+    assert np.shares_memory(pipeline.background(frag), outcome.background)  # served, not separated again
     other = fragment(4, speechy(1.0))
     assert pipeline.background(other).shape == (other.num_samples, 2)
 
 
-def test_unfinished_sentences_are_carried_across_fragments() -> None:
-    script = ("Tonight we talk about", "the weather. And", "sport.")
-    config = StsConfig.fakes(voice="fake:v", asr_options={"script": script})
-    pipeline = StsPipeline.build(config)
-    # the fake ASR picks its line by duration (x10 mod 3): 1.5 s -> 0, 1.6 s -> 1, 1.7 s -> 2
-    first = pipeline.process_detailed(fragment(0, speechy(1.5, end=1.5)))
-    second = pipeline.process_detailed(fragment(1, speechy(1.6, end=1.6)))
-    third = pipeline.process_detailed(fragment(2, speechy(1.7, end=1.55)))  # ends in a pause
-    assert first.spoken_text == "" and first.carried_text == "Tonight we talk about"
-    assert second.spoken_text == "Tonight we talk about the weather." and second.carried_text == "And"
-    assert third.spoken_text == "And sport." and third.carried_text == ""
+def test_each_sentence_is_translated_and_voiced_once_per_segment() -> None:
+    script = ("Tonight we talk about the weather. And sport",)
+    pipeline = StsPipeline.build(StsConfig.fakes(voice="fake:v", asr_options={"script": script}))
+    outcome = pipeline.process_detailed(fragment(0, speechy(3.0)))
+    assert outcome.spoken_text == "Tonight we talk about the weather. And sport"
+    # the fake translator prefixes each call: two calls, one per sentence (the unfinished rest too)
+    assert outcome.translation is not None
+    assert outcome.translation.text == "es: Tonight we talk about the weather. es: And sport"
+    assert outcome.speech is not None and outcome.speech.text == outcome.translation.text
+
+
+def test_the_dub_runs_on_into_the_spill_before_it_is_sped_up() -> None:
+    long_line = "Tonight we look at the markets, the weather in the north and a new bridge over the river."
+    pipeline = StsPipeline.build(StsConfig.fakes(voice="fake:v", asr_options={"script": (long_line,)}))
+    segment = SpeechSegment.of((fragment(0, speechy(1.0, end=0.9)),), 0, spill_ns=2 * 10**9)
+    dubbed = pipeline.process(segment)
+    assert dubbed.samples.shape == (segment.num_samples, 2)
+    assert dubbed.tail is not None and 0 < len(dubbed.tail) <= 2 * RATE
+    assert np.abs(dubbed.tail).max() > 0.01  # the voice goes on past the segment
+    tight = pipeline.process(SpeechSegment.of((fragment(1, speechy(1.0, end=0.9)),), 1, spill_ns=0))
+    assert tight.tail is None  # no room past the end: the dub fits inside (faster, or faded at the end)
+
+
+def test_the_quality_rung_picks_the_separation() -> None:
+    pipeline = StsPipeline.build(StsConfig.fakes(voice="fake:v"))
+    assert pipeline.quality_rungs == ("natural", "fastest")  # fakes have no fast voice; ducking is the light rung
+    segment = SpeechSegment.of((fragment(0, speechy(1.5)),), 0)
+    natural = pipeline.process(segment.with_tier("natural"))
+    fastest = pipeline.process(segment.with_tier("fastest"))
+    assert natural.tier == "natural" and fastest.tier == "fastest"
+    assert not np.allclose(natural.samples, fastest.samples, atol=1e-3)  # ducking keeps some original speech
 
 
 def test_concurrent_fragments_give_the_same_results_as_sequential_ones() -> None:
     fragments = [fragment(i, speechy(1.0 + 0.1 * i)) for i in range(6)]
-    sequential = StsPipeline.build(StsConfig.fakes(voice="fake:v", carry=False))
+    sequential = StsPipeline.build(StsConfig.fakes(voice="fake:v"))
     expected = [sequential.process(f) for f in fragments]
-    concurrent_pipeline = StsPipeline.build(StsConfig.fakes(voice="fake:v", carry=False))
+    concurrent_pipeline = StsPipeline.build(StsConfig.fakes(voice="fake:v"))
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
         got = list(pool.map(concurrent_pipeline.process, fragments))
     for a, b in zip(expected, got):
@@ -112,7 +132,7 @@ def test_concurrent_fragments_give_the_same_results_as_sequential_ones() -> None
 
 def test_same_language_revoicing_skips_translation() -> None:
     pipeline = StsPipeline.build(StsConfig.fakes(source_language="es", target_language="es", translator="auto",
-                                                 voice="fake:v", carry=False))
+                                                 voice="fake:v"))
     outcome = pipeline.process_detailed(fragment(0, speechy(1.5)))
     assert outcome.translation is not None and outcome.translation.provider == "identity"
     assert outcome.translation.text == outcome.spoken_text
@@ -142,21 +162,23 @@ def test_unknown_voice_and_provider_fail_clearly() -> None:
 
 def test_an_asr_decoding_loop_is_not_spoken() -> None:
     loop = "and the Department of Public Health, " * 8
-    pipeline = StsPipeline.build(StsConfig.fakes(voice="fake:v", carry=False, asr_options={"script": (loop,)}))
+    pipeline = StsPipeline.build(StsConfig.fakes(voice="fake:v", asr_options={"script": (loop,)}))
     outcome = pipeline.process_detailed(fragment(0, speechy(1.5)))
     assert outcome.transcript is not None and outcome.transcript.text == loop  # kept for the record
     assert outcome.spoken_text == "" and outcome.translation is None and "tts" not in outcome.stage_seconds
     assert pipeline.stats.silent == 1  # the fragment plays its background
 
 
-def test_the_tts_never_gets_more_text_than_the_fragment_could_play() -> None:
-    long_line = ("Tonight we look at the markets, the weather in the north, a new bridge over the river, "
-                 "three goals in the cup final and the price of bread, which rose again this week while "
-                 "wages stood still for most of the people who wrote to us about it.")  # ~240 chars in 1 s
-    pipeline = StsPipeline.build(StsConfig.fakes(voice="fake:v", carry=False, asr_options={"script": (long_line,)}))
-    outcome = pipeline.process_detailed(fragment(0, speechy(1.0)))
-    assert outcome.translation is not None and outcome.translation.text == f"es: {long_line}"
-    assert outcome.speech is not None
-    limit = 1.0 * pipeline.config.duration.max_speed * 24  # MAX_TTS_CHARS_PER_S
-    assert 0 < len(outcome.speech.text) <= limit
-    assert outcome.translation.text.startswith(outcome.speech.text)  # cut at a word, from the start
+def test_ducking_lowers_the_background_only_where_the_vad_heard_speech() -> None:
+    from livedub.sts.fakes import DuckingSeparator
+
+    separator = DuckingSeparator(duck_db=-20.0)
+    mix = np.full((RATE, 2), 0.3, np.float32)  # loud enough for the level threshold everywhere
+    flags = np.zeros(10, bool)
+    flags[4:6] = True  # speech from 0.4 to 0.6 s
+    separation = separator.duck_where(mix, flags, 0.1, hangover_s=0.0)
+    assert separation.background[RATE // 10, 0] == pytest.approx(0.3)  # music before the words: untouched
+    assert separation.background[RATE // 2, 0] == pytest.approx(0.03, abs=1e-3)  # under the words: -20 dB
+    assert separation.background[9 * RATE // 10, 0] == pytest.approx(0.3)
+    np.testing.assert_allclose(separation.speech + separation.background, mix, atol=1e-6)
+    assert separator.separate(mix).background.max() < 0.1  # the level rule alone would duck it all

@@ -43,6 +43,10 @@ def native_rate(speed: float) -> int:
 
 
 class PicoTts:
+    # speaks faster natively (VoiceProfile.speed) at almost no cost: the pipeline asks for the rate a
+    # slot needs instead of time-stretching (sts/pipeline.py, StsPipeline._voice)
+    native_rate = True
+
     def __init__(self, ctx: LoadContext | None = None, *, lang_dir: str | None = None, **_: Any) -> None:
         self.sample_rate = SAMPLE_RATE
         self._lang_dir = lang_dir

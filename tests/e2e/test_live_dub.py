@@ -1,0 +1,278 @@
+"""Live dubbing the way a broadcaster meets it: `livedub up` with real STS, a viewer, a publisher.
+
+About 59 s of real recorded English speech (9 Asterisk prompts, 12 sentences, not the demo clip) over music,
+with a white flash every 2 s, is published in real time to ``live/news/in`` while a viewer that
+started before the publisher records ``live/news/out``. Then, on what the viewer received:
+
+* every speech span sounds Spanish to Whisper, with no English words left;
+* at least 95 % of the speech segments were dubbed (the worker's run bundle), none by pass-through;
+* the music where nobody speaks is as loud as in the input;
+* audio and video stay together (the music under the video lines up with the input's within 40 ms);
+* the recording ends within 1 s of the input's end (the worker drains its delayed output);
+* it starts within 1 s of the input's first frame: not met yet (see ``test_the_viewer_gets_the_start``).
+
+Everything runs at the product's defaults for real mode on a CPU (`livedub up` applies them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from livedub.obs.metrics import free_port
+from livedub.proc.child import spawn, terminate, wait_until
+from tests.e2e.conftest import RW_TIMEOUT_US, requires_media
+from tests.e2e.media_analysis import (
+    FFMPEG_TIMEOUT_S,
+    MUSIC_DIR,
+    NEWSCAST,
+    RATE,
+    SPEECH_DIR,
+    SpeechClip,
+    audio_track,
+    flash_times,
+    make_speech_clip,
+    rms_db,
+    video_frames,
+)
+from tests.e2e.text_metrics import words
+from tests.require import missing
+
+pytestmark = [pytest.mark.e2e, *requires_media]
+
+STREAM = "news"
+MUSIC = "macroform-cold_day.wav"
+MIN_DUBBED_SHARE = 0.95
+MUSIC_TOLERANCE_DB = 3.0
+SYNC_TOLERANCE_S = 0.040
+EDGE_TOLERANCE_S = 1.0
+GAP_S = 2.5  # music between the prompts: longer than the dub's run-on (WORKER_SEGMENT_SPILL) plus margins
+RUN_ON_S = 1.1  # after speech ends the dub may still speak this long (1 s spill, 0.1 s of VAD hangover)
+
+
+@dataclass
+class LiveRun:
+    clip: SpeechClip
+    recording: Path
+    manifest: dict
+    fragments: list[dict]
+    tmp: Path
+    up_log: Path
+
+
+def _viewer(url: str, out: Path, stop: threading.Event, log: Path) -> None:
+    """A player that starts before the stream exists and keeps trying until it gets it (like hls.js or OBS)."""
+    deadline = time.monotonic() + 240
+    with log.open("ab") as log_file:
+        while not stop.is_set() and time.monotonic() < deadline:
+            process = subprocess.run(
+                ["ffmpeg", "-hide_banner", "-loglevel", "warning", "-nostdin", "-y", "-rw_timeout", RW_TIMEOUT_US,
+                 "-i", url, "-c", "copy", "-f", "flv", str(out)],
+                stdout=log_file, stderr=log_file, timeout=240, check=False)
+            if out.exists() and out.stat().st_size > 10_000:
+                return  # it got the stream and the stream ended
+            if process.returncode == 0 and out.exists():
+                out.unlink()
+            stop.wait(0.2)
+
+
+@pytest.fixture(scope="module")
+def live_run(tmp_path_factory: pytest.TempPathFactory) -> LiveRun:
+    absent = [p for p in [*(SPEECH_DIR / f"{x.name}.wav" for x in NEWSCAST), MUSIC_DIR / MUSIC] if not p.exists()]
+    if absent:
+        missing(f"{absent[0]} missing: apt-get install asterisk-core-sounds-en-wav asterisk-moh-opsound-wav")
+    tmp = tmp_path_factory.mktemp("live-dub")
+    clip = make_speech_clip(tmp / "news.flv", NEWSCAST, gap_s=GAP_S, music=MUSIC)
+    keep = {k: v for k, v in os.environ.items()
+            if not k.startswith(("WORKER_", "ORCH_", "EGRESS_", "MEDIA_", "LOG_", "LIVEDUB_"))}
+    rtmp = free_port()
+    env = {**keep, "LIVEDUB_DATA_DIR": str(tmp / "var"), "MEDIA_BACKEND": "nginx", "MEDIA_RTMP_PORT": str(rtmp),
+           "MEDIA_API_PORT": str(free_port()), "ORCH_HTTP_ADDR": f"127.0.0.1:{free_port()}",
+           "WORKER_STS_MODE": "real", "WORKER_SOURCE_LANG": "en", "WORKER_TARGET_LANG": "es"}
+    base = "http://" + env["ORCH_HTTP_ADDR"]
+    up_log = tmp / "up.log"
+    with up_log.open("wb") as log:
+        up = spawn([sys.executable, "-m", "livedub.cli.main", "up", "--no-status"], env=env, stdout=log,
+                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    recording = tmp / "viewer.flv"
+    stop = threading.Event()
+    viewer = threading.Thread(target=_viewer, args=(f"rtmp://127.0.0.1:{rtmp}/live//{STREAM}/out", recording, stop,
+                                                    tmp / "viewer.log"), daemon=True)
+    try:
+        assert wait_until(lambda: _ready(base), 60, abort=lambda: "up exited" if up.poll() is not None else None), (
+            up_log.read_text()[-3000:])
+        viewer.start()
+        publish = subprocess.run(
+            ["ffmpeg", "-hide_banner", "-loglevel", "warning", "-nostdin", "-re", "-i", str(clip.path),
+             "-c", "copy", "-rw_timeout", RW_TIMEOUT_US, "-f", "flv", f"rtmp://127.0.0.1:{rtmp}/live//{STREAM}/in"],
+            capture_output=True, timeout=clip.duration_s + 60, check=False)
+        assert publish.returncode == 0, publish.stderr[-2000:]
+        viewer.join(timeout=60)  # the worker drains its delayed output, then the stream ends for the viewer
+        assert not viewer.is_alive(), "the viewer's recording did not end after the publisher left"
+    finally:
+        stop.set()
+        up.send_signal(signal.SIGINT)
+        terminate(up, timeout=60)
+    runs = sorted((tmp / "var" / "streams" / STREAM / "runs").glob("*/manifest.json"))
+    assert runs, up_log.read_text()[-3000:]
+    manifest = json.loads(runs[-1].read_text())
+    fragments = [json.loads(p.read_text()) for p in sorted((runs[-1].parent / "fragments").glob("*.json"))]
+    return LiveRun(clip, recording, manifest, fragments, tmp, up_log)
+
+
+def _ready(base: str) -> bool:
+    try:
+        return httpx.get(base + "/readyz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@dataclass
+class Alignment:
+    """Input file time <-> recording time, from the flashes (resolved by the music's loudness)."""
+
+    shift: float  # recording time - input time
+    in_start: float
+    in_audio: np.ndarray
+    out_start: float
+    out_audio: np.ndarray
+    out_first_frame: float
+    out_last_frame: float
+
+    def output(self, lo: float, hi: float) -> np.ndarray:
+        return self.out_audio[max(0, round((lo + self.shift - self.out_start) * RATE)):
+                              max(0, round((hi + self.shift - self.out_start) * RATE))]
+
+    def input(self, lo: float, hi: float) -> np.ndarray:
+        return self.in_audio[max(0, round((lo - self.in_start) * RATE)):max(0, round((hi - self.in_start) * RATE))]
+
+
+def _loudness(samples: np.ndarray, window: int = RATE // 20) -> np.ndarray:
+    usable = len(samples) // window * window
+    return 20 * np.log10(np.maximum(np.sqrt(np.mean(samples[:usable].reshape(-1, window) ** 2, axis=1)), 1e-6))
+
+
+@pytest.fixture(scope="module")
+def aligned(live_run: LiveRun) -> Alignment:
+    in_frames = video_frames(live_run.clip.path, live_run.tmp)
+    out_frames = video_frames(live_run.recording, live_run.tmp)
+    assert out_frames, "the viewer received no video"
+    in_start, in_audio = audio_track(live_run.clip.path)
+    out_start, out_audio = audio_track(live_run.recording)
+    first_in, first_out = flash_times(in_frames)[0], flash_times(out_frames)[0]
+    # flashes repeat every 2 s: pick the multiple whose music/speech loudness lines up best
+    in_loud, out_loud = _loudness(in_audio), _loudness(out_audio)
+
+    def score(shift: float) -> float:
+        offset = round((shift - (out_start - in_start)) * 20)
+        a, b = (in_loud[max(0, -offset):], out_loud[max(0, offset):])
+        n = min(len(a), len(b))
+        return float(np.corrcoef(a[:n], b[:n])[0, 1]) if n > 40 else -1.0
+
+    shift = max((first_out - first_in - 2.0 * k for k in range(-4, 5)), key=score)
+    times = sorted(f.time for f in out_frames)
+    return Alignment(shift, in_start, in_audio, out_start, out_audio, times[0], times[-1])
+
+
+@pytest.fixture(scope="module")
+def whisper():
+    from livedub.config import load_settings
+    from livedub.config.settings import PathSettings
+    from livedub.sts import registry
+    from livedub.sts.errors import StsError
+    from livedub.sts.registry import LoadContext
+
+    try:
+        return registry.create(registry.Stage.asr, "whisper-base",
+                               LoadContext(model_dir=load_settings(PathSettings, env={}).model_dir))
+    except StsError as exc:
+        missing(f"whisper-base not available: {exc}")
+
+
+def test_whisper_hears_spanish_in_every_speech_span_and_no_english(live_run: LiveRun, aligned: Alignment,
+                                                                     whisper) -> None:
+    heard = []
+    for (lo, hi), prompt in zip(live_run.clip.speech_spans, live_run.clip.prompts, strict=True):
+        audio = aligned.output(lo - 0.2, hi + 1.0)  # the dub may run on into the gap after the speech
+        result = whisper.transcribe(audio[::3].copy(), language=None)  # 48 -> 16 kHz (AAC is band-limited)
+        english = {w for w in words(prompt.english) if len(w) > 3}
+        heard.append({"prompt": prompt.name, "language": result.language, "text": result.text,
+                      "englishLeft": sorted(english & set(words(result.text)))})
+    (live_run.tmp / "heard.json").write_text(json.dumps(heard, indent=2, ensure_ascii=False))
+    assert all(h["language"] == "es" for h in heard), heard
+    assert all(not h["englishLeft"] for h in heard), heard
+
+
+def test_at_least_95_percent_of_speech_segments_are_dubbed_and_none_by_pass_through(live_run: LiveRun) -> None:
+    speech = [f for f in live_run.fragments if f["speech"]]
+    segments: dict[str, str] = {}
+    for fragment in speech:
+        segments.setdefault(fragment["segmentId"], fragment["status"])
+    dubbed = sum(status == "dubbed" for status in segments.values())
+    report = {"segments": len(segments), "dubbed": dubbed, "summary": live_run.manifest.get("summary"),
+              "fallbacks": [(f["sequence"], f["reason"], f["detail"]) for f in speech if f["status"] == "fallback"]}
+    assert len(segments) >= 8 and dubbed >= MIN_DUBBED_SHARE * len(segments), report
+    assert not any(f["fallback"] == "pass-through" for f in speech), report
+
+
+def _music_spans(live_run: LiveRun, aligned: Alignment) -> list[tuple[float, float]]:
+    """Where nobody speaks in the input nor in the dub (past its run-on), within the recording."""
+    spans = []
+    for lo, hi in live_run.clip.music_only_spans(margin_s=0.3):
+        lo = lo + RUN_ON_S if lo > 1.0 else lo  # not the lead-in: it follows no speech
+        if hi - lo >= 0.5 and lo + aligned.shift >= aligned.out_start:
+            spans.append((lo, hi))
+    return spans
+
+
+def test_the_music_in_the_gaps_is_kept(live_run: LiveRun, aligned: Alignment) -> None:
+    music = [(lo, hi, rms_db(aligned.input(lo, hi)), rms_db(aligned.output(lo, hi)))
+             for lo, hi in _music_spans(live_run, aligned)]
+    assert len(music) >= 5, music
+    assert all(o > -60 and abs(o - i) <= MUSIC_TOLERANCE_DB for _, _, i, o in music), music
+
+
+def test_audio_stays_with_the_video(live_run: LiveRun, aligned: Alignment) -> None:
+    """Where only music plays, the output's audio matches the input's at the video's shift: any A/V
+    offset would move the best match away from lag 0."""
+    lags = []
+    for lo, hi in _music_spans(live_run, aligned):
+        reference = aligned.input(lo, hi)
+        search = aligned.output(lo - 0.2, hi + 0.2)
+        if len(search) < len(reference) + RATE // 5:
+            continue
+        best = max(range(0, len(search) - len(reference), 48),
+                   key=lambda i: float(np.dot(search[i:i + len(reference)], reference)))
+        lags.append((best - RATE // 5) / RATE)
+    assert len(lags) >= 3, lags
+    assert all(abs(lag) <= SYNC_TOLERANCE_S for lag in lags), lags
+
+
+def test_the_viewer_gets_the_end(live_run: LiveRun, aligned: Alignment) -> None:
+    in_end = live_run.clip.duration_s
+    out_end = aligned.out_last_frame - aligned.shift  # the last frame received, in input time
+    assert in_end - out_end <= EDGE_TOLERANCE_S, {"inputEnd": in_end, "lastReceived": out_end}
+
+
+@pytest.mark.xfail(strict=True, reason="the worker starts on the publish hook and joins the live input at its next "
+                   "keyframe: about 2 s of the start are lost (docs/worker.md, 'The first seconds')")
+def test_the_viewer_gets_the_start(live_run: LiveRun, aligned: Alignment) -> None:
+    first_received = aligned.out_first_frame - aligned.shift  # in input time; the input starts at 0
+    assert first_received <= EDGE_TOLERANCE_S, {"firstReceived": first_received}
+
+
+def test_the_recording_decodes_cleanly(live_run: LiveRun) -> None:
+    probe = subprocess.run(["ffmpeg", "-v", "error", "-i", str(live_run.recording), "-f", "null", "-"],
+                           capture_output=True, text=True, timeout=FFMPEG_TIMEOUT_S, check=False)
+    assert probe.returncode == 0 and not probe.stderr.strip(), probe.stderr[-2000:]

@@ -1,0 +1,58 @@
+"""processors.LoadingEngine: a live worker's STS while its models load in the background."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from livedub.core.messages import AudioFragment, SpeechSegment
+from livedub.core.mock_sts import ToneSts
+from livedub.core.processor import StsError
+from livedub.processors import DubEngine, LoadingEngine, ProcessorUnavailable
+from livedub.sts import StsConfig, StsPipeline
+
+
+def segment() -> SpeechSegment:
+    fragment = AudioFragment(id="f0", stream_id="s", sequence=0, start_pts=0, duration=10**9,
+                             samples=np.zeros((48_000, 2), np.int16))
+    return SpeechSegment.of((fragment,), 0)
+
+
+def test_a_call_made_while_loading_waits_for_the_models_and_then_dubs() -> None:
+    release = threading.Event()
+
+    def load() -> DubEngine:
+        release.wait(10)
+        return DubEngine(ToneSts())
+
+    engine = LoadingEngine(load)
+    result: list = []
+    caller = threading.Thread(target=lambda: result.append(engine.process(segment())))
+    caller.start()
+    assert not engine.ready and engine.failure is None
+    with pytest.raises(RuntimeError, match="loading"):  # the fallback renderer ducks meanwhile
+        engine.background(segment().fragments[0])
+    release.set()
+    caller.join(10)
+    assert engine.ready and len(result) == 1 and result[0].samples.shape == (48_000, 2)
+
+
+def test_a_load_that_fails_is_a_permanent_failure_with_its_reason() -> None:
+    def load() -> DubEngine:
+        raise ProcessorUnavailable("asr provider 'x': not installed; fix: ./scripts/install.sh --models")
+
+    engine = LoadingEngine(load)
+    assert engine.wait(10) is False
+    assert engine.failure is not None and "fix: ./scripts/install.sh" in engine.failure
+    with pytest.raises(StsError) as raised:
+        engine.process(segment())
+    assert raised.value.retryable is False
+
+
+def test_planned_rungs_are_the_rungs_the_built_pipeline_offers() -> None:
+    config = StsConfig.fakes(voice="fake:v")
+    assert StsPipeline.planned_rungs(config) == StsPipeline.build(config).quality_rungs == ("natural", "fastest")
+    ducked = StsConfig.fakes(voice="fake:v", separator="duck")
+    assert StsPipeline.planned_rungs(ducked) == StsPipeline.build(ducked).quality_rungs == ("natural",)
