@@ -1,7 +1,8 @@
 """SVOX Pico, the fast voice tier: its profiles, its native rate (speed without time-stretching),
 thread-safety, and that Whisper hears its Spanish. The shared TTS contract is in test_contracts.py.
 
-Provider tests skip, with the install command, when ttspico (cpu-models extra) is absent."""
+Provider tests skip, with the install command, when ttspico (cpu-models extra) is absent (a failure
+under TESTS_REQUIRE=all)."""
 
 from __future__ import annotations
 
@@ -16,19 +17,15 @@ from livedub.sts.errors import UnsupportedLanguage
 from livedub.sts.registry import LoadContext
 from livedub.sts.voices import DEFAULT_VOICE, FAST_VOICE, PROFILES, fast_voice, resolve_voice
 
+from .conftest import require_provider
+
 # punctuation on purpose: Pico's rate does not shorten its phrase pauses, the provider must
 SPANISH = "La reunión empieza a las diez. Después, comemos juntos; y luego, todos a casa."
 
 
-def _available_or_skip(stage: str, name: str) -> None:
-    status = registry.spec(stage, name).availability()
-    if not status.ok:
-        pytest.skip(f"{stage}/{name}: {status.reason} (install: {status.fix})")
-
-
 @pytest.fixture(scope="module")
 def pico():
-    _available_or_skip("tts", "pico")
+    require_provider(registry.spec("tts", "pico"))
     return registry.create("tts", "pico")
 
 
@@ -91,7 +88,7 @@ def test_concurrent_calls_give_what_one_call_gives(pico) -> None:
 
 
 def test_whisper_hears_pico_spanish_as_spanish_with_its_words(pico, load_ctx: LoadContext) -> None:
-    _available_or_skip("asr", "whisper-base")
+    require_provider(registry.spec("asr", "whisper-base"))
     asr = registry.create("asr", "whisper-base", load_ctx)
     speech = pico.synthesize("Buenos días. Hoy hace sol en Madrid y vamos a la playa.", PROFILES["es-pico"])
     assert speech.sample_rate == asr.sample_rate
