@@ -196,7 +196,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--delays", default="4,5,6", help="WORKER_BUFFER_TARGET values to run, seconds")
     parser.add_argument("--segment-max", type=float, default=None, help="WORKER_SEGMENT_MAX_DUR (default: the setting's)")
-    parser.add_argument("--inflight", type=int, default=2)
+    parser.add_argument("--inflight", type=int, default=1, help="WORKER_MAX_INFLIGHT (real mode default: 1)")
     parser.add_argument("--quality", default="auto")
     parser.add_argument("--hog", action="store_true", help="only run with one core kept busy")
     parser.add_argument("--no-hog", action="store_true", help="skip the run with one core kept busy")

@@ -338,7 +338,6 @@ def test_mock_dub_under_sts_faults_plays_the_original_continuously(
 REAL_DELAY_S = 6.0
 REAL_ENV = {
     "WORKER_STS_MODE": "real", "WORKER_SOURCE_LANG": "en", "WORKER_TARGET_LANG": "es",
-    "WORKER_MAX_INFLIGHT": "2",  # two STS calls fill the two cores of the test machine
     "WORKER_BREAKER_LATENCY_P95": "30s",  # a slow STS steps the quality ladder down; the breaker is for errors
 }
 ENGLISH = dict(DEMO_PROMPTS)  # what each recording says: the demo's transcript (tests/unit/test_demo_clip.py)

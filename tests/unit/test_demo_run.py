@@ -60,13 +60,13 @@ def test_a_worker_that_cannot_start_is_reported_with_its_reason(tmp_path: Path) 
 def test_the_demo_dubs_for_real_by_default_with_settings_a_cpu_can_keep_up_with() -> None:
     assert demo_cmd.DEFAULT_MODE == "real"
     real = load_settings(WorkerSettings, env={"WORKER_STS_MODE": "real"})
-    assert real.buffer_target == 5.0 and real.max_inflight == 2 and real.breaker_latency_p95 == 30.0
+    assert real.buffer_target == 5.0 and real.max_inflight == 1 and real.breaker_latency_p95 == 30.0
     bypass = load_settings(WorkerSettings, env={})
     assert bypass.sts_mode.value == "bypass" and bypass.buffer_target == 0.5  # no STS budget to pay for
 
 
 def test_mode_defaults_give_way_to_what_the_user_set() -> None:
     tuned = load_settings(WorkerSettings, env={"WORKER_STS_MODE": "real", "WORKER_BUFFER_TARGET": "12s"})
-    assert tuned.buffer_target == 12.0 and tuned.max_inflight == 2
+    assert tuned.buffer_target == 12.0 and tuned.max_inflight == 1
     mock = load_settings(WorkerSettings, env={"WORKER_STS_MODE": "mock", "WORKER_MAX_INFLIGHT": "5"})
     assert mock.buffer_target == 3.0 and mock.max_inflight == 5

@@ -159,7 +159,7 @@ class Quality(str, Enum):
 # (bench/live_dub.py, docs/benchmarks.md "Live dubbing").
 MODE_DEFAULTS: dict[str, dict[str, float]] = {
     "bypass": {"buffer_target": 0.5},
-    "real": {"buffer_target": 5.0, "max_inflight": 2, "breaker_latency_p95": 30.0},
+    "real": {"buffer_target": 5.0, "max_inflight": 1, "breaker_latency_p95": 30.0},
 }
 
 
@@ -197,8 +197,8 @@ class WorkerSettings(SettingsBase):
         "instead of separation), or auto: start fastest, step up while the STS has room, down when it falls behind."
     )
     max_inflight: int = Field(
-        3, ge=1, le=32, description="Speech segments processed at once. Unset in real mode: 2 (two calls fill two "
-        "CPU cores; more only queue)."
+        3, ge=1, le=32, description="Speech segments processed at once. Unset in real mode: 1 (Whisper already "
+        "uses every core; two calls at once on 2 cores finish later, bench/live_dub.py)."
     )
     fallback: Fallback = Field(Fallback.pass_through, description="Audio used when a fragment fails.")
     buffer_target: Duration = Field(
