@@ -16,6 +16,7 @@ Everything runs at the product's defaults for real mode on a CPU (`livedub up` a
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -294,4 +295,16 @@ def test_the_viewer_gets_the_start(live_run: LiveRun, aligned: Alignment) -> Non
 def test_the_recording_decodes_cleanly(live_run: LiveRun) -> None:
     probe = subprocess.run(["ffmpeg", "-v", "error", "-i", str(live_run.recording), "-f", "null", "-"],
                            capture_output=True, text=True, timeout=FFMPEG_TIMEOUT_S, check=False)
-    assert probe.returncode == 0 and not probe.stderr.strip(), probe.stderr[-2000:]
+    assert probe.returncode == 0 and not probe.stderr.strip(), (probe.stderr[-2000:], backwards_dts(live_run.recording))
+
+
+def backwards_dts(recording: Path) -> dict[str, list[tuple[float, float]]]:
+    """Per stream, the first (previous, next) packet DTS pairs that do not increase: what to look at on failure."""
+    found: dict[str, list[tuple[float, float]]] = {}
+    for stream in ("a", "v"):
+        listing = subprocess.run(["ffprobe", "-v", "error", "-select_streams", stream, "-show_entries",
+                                  "packet=dts_time", "-of", "csv=p=0", str(recording)],
+                                 capture_output=True, text=True, timeout=FFMPEG_TIMEOUT_S, check=False).stdout
+        dts = [float(line) for line in listing.split() if line.replace(".", "", 1).isdigit()]
+        found[stream] = [(a, b) for a, b in itertools.pairwise(dts) if b <= a][:5]
+    return found

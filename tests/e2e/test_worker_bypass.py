@@ -223,9 +223,7 @@ def test_output_lost_while_running_is_a_bus_error_exit_1(media_server: NginxMedi
         worker.wait_state("waiting_input", timeout=20)
         publisher = publish(media_server, stream_id, marker_flv, tmp_path)
         worker.wait_state("running", timeout=20)
-        metrics_url = (worker.find(msg="worker starting") or {})["metricsUrl"]
-        assert wait_until(lambda: (metric_value(metrics_text(metrics_url),
-                                                'worker_output_position_seconds{track="video"}') or 0) > 2.0, 15)
+        worker.wait_metric('worker_output_position_seconds{track="video"}', 2.0, 15)
         output_server.stop()  # the server the worker pushes to goes away mid-stream
         code = worker.wait_exit(timeout=15)
     finally:

@@ -35,7 +35,7 @@ import pytest
 from livedub.core.mock_sts import ToneSts
 from livedub.demo.clip import PROMPTS as DEMO_PROMPTS
 from livedub.media.nginx import NginxMediaServer
-from livedub.proc.child import terminate, wait_until
+from livedub.proc.child import terminate
 from tests.e2e.conftest import requires_media
 from tests.e2e.media_analysis import (
     FFMPEG_TIMEOUT_S,
@@ -66,7 +66,6 @@ from tests.e2e.text_metrics import chrf, words
 from tests.e2e.worker_harness import (
     WorkerProcess,
     metric_value,
-    metrics_text,
     publish,
     record,
     run_bundle,
@@ -132,10 +131,7 @@ def dub_live(server: NginxMediaServer, stream_id: str, media: Path, tmp: Path, *
                                                 rw_timeout_us=out_timeout))
         publisher = publish(server, stream_id, media, tmp)
         worker.wait_state("running", timeout=STATE_TIMEOUT_S)
-        url = worker.metrics_url()
-        assert wait_until(lambda: (metric_value(metrics_text(url), ready_metric) or 0) >= ready_value,
-                          delay_s + 20), f"{ready_metric} never reached {ready_value}:\n{worker.log_text()}"
-        snapshot = metrics_text(url)
+        snapshot = worker.wait_metric(ready_metric, ready_value, delay_s + 20)
         assert wait_exit(publisher) == 0, (tmp / f"publish-{stream_id}.log").read_text()
         code = worker.wait_exit(timeout=exit_timeout_s)
         for reader in readers:

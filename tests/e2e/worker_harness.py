@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -50,14 +51,31 @@ class WorkerProcess:
                 return record
         return None
 
-    def wait_state(self, state: str, timeout: float) -> dict:
+    def _died(self, before: str) -> Callable[[], str | None]:
         def died() -> str | None:
             code = self.proc.poll()
-            return None if code is None else f"worker exited {code} before {state}:\n{self.log_text()}"
+            return None if code is None else f"worker exited {code} before {before}:\n{self.log_text()}"
+        return died
 
-        assert wait_until(lambda: self.find(state=state) is not None, timeout, abort=died), (
+    def wait_state(self, state: str, timeout: float) -> dict:
+        assert wait_until(lambda: self.find(state=state) is not None, timeout, abort=self._died(state)), (
             f"worker not {state} within {timeout}s:\n{self.log_text()}")
         return self.find(state=state) or {}
+
+    def wait_metric(self, name: str, value: float, timeout: float) -> str:
+        """Poll the worker's /metrics until ``name`` reaches ``value``; returns that snapshot."""
+        url, seen = self.metrics_url(), [""]
+
+        def reached() -> bool:
+            try:
+                seen[0] = metrics_text(url)
+            except httpx.TransportError:  # the endpoint of a worker that is exiting: `died` tells why
+                return False
+            return (metric_value(seen[0], name) or 0) >= value
+
+        assert wait_until(reached, timeout, abort=self._died(f"{name} reached {value}")), (
+            f"{name} never reached {value} within {timeout}s:\n{self.log_text()}")
+        return seen[0]
 
     def wait_exit(self, timeout: float) -> int:
         try:

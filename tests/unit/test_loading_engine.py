@@ -7,10 +7,12 @@ import threading
 import numpy as np
 import pytest
 
+from livedub.config import load_settings
+from livedub.config.settings import WorkerSettings
 from livedub.core.messages import AudioFragment, SpeechSegment
 from livedub.core.mock_sts import ToneSts
 from livedub.core.processor import StsError
-from livedub.processors import DubEngine, LoadingEngine, ProcessorUnavailable
+from livedub.processors import DubEngine, LoadingEngine, ProcessorUnavailable, with_faults
 from livedub.sts import StsConfig, StsPipeline
 
 
@@ -56,3 +58,13 @@ def test_planned_rungs_are_the_rungs_the_built_pipeline_offers() -> None:
     assert StsPipeline.planned_rungs(config) == StsPipeline.build(config).quality_rungs == ("natural", "fastest")
     ducked = StsConfig.fakes(voice="fake:v", separator="duck")
     assert StsPipeline.planned_rungs(ducked) == StsPipeline.build(ducked).quality_rungs == ("natural",)
+
+
+def test_fault_injection_keeps_the_planned_rungs_so_the_load_succeeds() -> None:
+    config = StsConfig.fakes(voice="fake:v")
+    worker = load_settings(WorkerSettings, env={"WORKER_STS_FAULT_FAILURE_RATE": "1"})
+    engine = LoadingEngine(lambda: with_faults(DubEngine(StsPipeline.build(config)), worker),
+                           quality_rungs=StsPipeline.planned_rungs(config))
+    assert engine.wait(10) is True and engine.failure is None
+    with pytest.raises(StsError, match="injected failure"):
+        engine.process(segment())

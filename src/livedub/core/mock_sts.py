@@ -59,6 +59,11 @@ class FakeSts:
         self._inner = inner or ToneSts()
         self._latency, self._jitter, self._failure_rate, self._seed = latency_ns, jitter_ns, failure_rate, seed
 
+    @property
+    def quality_rungs(self) -> tuple[str, ...]:
+        """The wrapped processor's rungs: injecting faults changes no quality tier."""
+        return tuple(getattr(self._inner, "quality_rungs", ()) or ())
+
     def draw(self, sequence: int) -> tuple[int, bool]:
         """(latency ns, fails) for a segment."""
         rng = np.random.default_rng([self._seed, sequence])
