@@ -27,7 +27,7 @@ class WorkerMetrics:
                                     "Input running time of the last buffer received, per track.",
                                     ["track"], registry=r)
         self.output_position = Gauge("worker_output_position_seconds",
-                                     "Output running time of the last encoded buffer sent to the muxer, per track.",
+                                     "Output running time up to which buffers were handed to the output pipeline, per track.",
                                      ["track"], registry=r)
         self.output_delay = Gauge("worker_output_delay_seconds",
                                   "Delay the worker adds to the last video buffer: when the output sends it minus when its input arrived.", registry=r)

@@ -14,12 +14,10 @@ of growing memory or dropping.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from livedub.media.paths import parse_rtmp_url
 from livedub.worker.audio_path import RAW_CAPS, SAMPLE_RATE
-from livedub.worker.caps import Track
 from livedub.worker.gst import Gst, link_many, make
 
 AAC_BITRATE = 128_000
@@ -29,11 +27,8 @@ AAC_BITRATE = 128_000
 ENCODER_PRIMING_NS = 1024 * 1_000_000_000 // SAMPLE_RATE
 QUEUE_HEADROOM_NS = 2_000_000_000  # appsrc holds the constant delay plus this before blocking
 
-PositionCallback = Callable[[Track, int], None]
-
-
 class OutputPipeline:
-    def __init__(self, url: str, delay_ns: int, on_position: PositionCallback | None = None) -> None:
+    def __init__(self, url: str, delay_ns: int) -> None:
         target = parse_rtmp_url(url)
         scheme = url.split("://", 1)[0].lower()
         self.pipeline = Gst.Pipeline.new("output")
@@ -60,11 +55,11 @@ class OutputPipeline:
         if not (video_parse.link_pads("src", mux, "video") and audio_parse.link_pads("src", mux, "audio")):
             raise RuntimeError("cannot link the encoded tracks to flvmux")
         link_many(mux, sink)
+        # No Python pad probe or signal on this pipeline: a streaming thread that had to wait for the
+        # GIL (held by the STS threads) would hand flvmux its audio late, and flvmux would clamp the
+        # late packets' timestamps (duplicate DTS for viewers). Positions are counted where buffers
+        # are pushed (worker.py).
         self._video_caps: Any = None
-        if on_position is not None:
-            for track, element in ((Track.video, video_parse), (Track.audio, audio_parse)):
-                element.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, _position_probe, track,
-                                                        on_position)
 
     @property
     def bus(self) -> Any:
@@ -105,9 +100,3 @@ class OutputPipeline:
     def stop(self) -> None:
         self.pipeline.set_state(Gst.State.NULL)
 
-
-def _position_probe(_pad: Any, info: Any, track: Track, on_position: PositionCallback) -> Any:
-    buffer = info.get_buffer()
-    if buffer is not None and buffer.pts != Gst.CLOCK_TIME_NONE:
-        on_position(track, int(buffer.pts))
-    return Gst.PadProbeReturn.OK

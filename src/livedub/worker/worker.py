@@ -212,6 +212,7 @@ class Worker:
             send = anchor.clock + (out_dts if out_dts is not None else out_pts) + self._output_latency_ns
             self.metrics.output_delay.set(self.delay_meter.record(item.arrival, send) / NS)
         self._output.push_video(buffer, item.caps)
+        self.metrics.output_position.labels(Track.video.value).set(out_pts / NS)
 
     def _push_audio(self, chunk: PcmChunk) -> None:
         assert self._output is not None
@@ -221,6 +222,7 @@ class Worker:
             return
         self._record_sync(Track.audio, chunk.pts_ns, out_pts)
         self._output.push_audio(chunk.to_bytes(), out_pts, chunk.duration_ns)
+        self.metrics.output_position.labels(Track.audio.value).set((out_pts + chunk.duration_ns) / NS)
 
     def _record_sync(self, track: Track, in_pts: int, out_pts: int) -> None:
         self.sync.record(track.value, in_pts, out_pts)
@@ -230,9 +232,6 @@ class Worker:
 
     def _overflow(self, track: Track) -> None:
         self.metrics.late_buffers.labels(track.value).inc()
-
-    def _on_output_position(self, track: Track, out_pts: int) -> None:
-        self.metrics.output_position.labels(track.value).set(out_pts / NS)
 
     # -- main loop --------------------------------------------------------------------------------
     def _set_state(self, state: State, **fields: Any) -> None:
@@ -364,7 +363,7 @@ class Worker:
                 GLib.timeout_add(-(-wait_ns // MS), self._retry_start_output)  # ceil: never early
             return False
         anchor = self.timeline.freeze()
-        output = OutputPipeline(self.config.output_url, self.config.delay_ns, self._on_output_position)
+        output = OutputPipeline(self.config.output_url, self.config.delay_ns)
         self._output = output
         self._watch(output.pipeline, self._on_output_message)
         if not output.start(self.clock, anchor.clock):
