@@ -286,7 +286,8 @@ def test_the_viewer_gets_the_end(live_run: LiveRun, aligned: Alignment) -> None:
 
 
 @pytest.mark.xfail(strict=True, reason="the worker starts on the publish hook and joins the live input at its next "
-                   "keyframe: about 2 s of the start are lost (docs/worker.md, 'The first seconds')")
+                   "keyframe: about 2 s of the start are lost (docs/worker.md, 'The first seconds'; "
+                   "MEDIA_INGEST_HOLD, experimental, closes this gap)")
 def test_the_viewer_gets_the_start(live_run: LiveRun, aligned: Alignment) -> None:
     first_received = aligned.out_first_frame - aligned.shift  # in input time; the input starts at 0
     assert first_received <= EDGE_TOLERANCE_S, {"firstReceived": first_received}

@@ -78,6 +78,10 @@ class MediaSettings(SettingsBase):
     record: bool = Field(False, description="Record ingest paths as fMP4 (MediaMTX; opt-in).")
     mediamtx_binary: str = Field("mediamtx", description="Name or path of the MediaMTX binary.")
     nginx_binary: str = Field("nginx", description="Name or path of the nginx binary (embedded backend).")
+    ingest_hold: Duration = Field(
+        0.0, ge=0, le=10, description="nginx, experimental: a new publisher waits up to this long until its "
+        "worker reads the stream, so the dub starts at the stream's first frame; readers then stay connected "
+        "when a publisher leaves (0: off; docs/worker.md 'The first seconds').")
 
 
 class Launcher(str, Enum):

@@ -107,6 +107,21 @@ class QualityLadder:
             self._roomy = 0
         return None
 
+    def rung_for(self, audio_ns: int, budget_ns: int) -> str:
+        """The rung that voices a segment of ``audio_ns`` with ``budget_ns`` left before its deadline:
+        the current one, or the first cheaper one whose measured cost (plus ``up_uncertainty`` of it
+        and ``down_slack``) fits, when the current one's would not (a long segment, one that waited
+        for a slot). The ladder itself does not move: that stays the outcomes' job."""
+        if self.fixed:
+            return self.rung
+        index = self._index
+        while index < len(self.rungs) - 1:
+            per_s = self._cost_per_s.get(self.rungs[index])
+            if per_s is None or per_s * audio_ns * (1 + self.config.up_uncertainty) + self.config.down_slack_ns <= budget_ns:
+                break
+            index += 1
+        return self.rungs[index]
+
     def expected_extra_ns(self, audio_ns: int) -> int | None:
         """What the next better rung would cost more than the current one for ``audio_ns`` of audio."""
         if self._index == 0:

@@ -419,7 +419,8 @@ class StreamingCore:
                 window.leave_waiting(job)
                 self._fall_back_job(job, FallbackReason.breaker_open, "breaker half-open, probe already out")
                 continue
-            job.segment = job.segment.with_tier(self._ladder.rung)  # chosen per segment, never inside one
+            # chosen per segment, never inside one: the ladder's rung, or a cheaper one that fits in time
+            job.segment = job.segment.with_tier(self._ladder.rung_for(job.segment.duration, job.deadline - now))
             window.start(job, self._executor.submit(partial(self._call, job.segment)), now)
 
     def _track_stalls(self) -> None:

@@ -41,6 +41,7 @@ RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
 # 4096 connections in all: each stream takes 3 (publisher, worker in and out) plus its viewers.
 WORKER_CONNECTIONS = 4096
 OPEN_FILES = 2 * WORKER_CONNECTIONS + 64  # a connection's socket, plus nginx's logs, listeners and temp files
+HOOK_RETRY_S = 3.0  # how long the bridge retries an orchestrator that does not answer
 SOCKET_TIMEOUT = "10s"  # long enough for a worker whose pipeline stalls while its models load
 
 # the only paths that exist: ingest live/<id>/in and the workers' live/<id>/out
@@ -68,14 +69,19 @@ rtmp {{
         # a socket that does not finish its handshake (or a viewer that stops reading) within this is
         # dropped: idle connections cannot hold the server's connections for nginx's default minute
         timeout {socket_timeout};
+        # how long nginx waits for a hook's answer: the bridge's retries plus the ingest hold
+        netcall_timeout {netcall_timeout};
         application {app} {{
             live on;
             record off;
             # keep publishers of live/<id>/in and workers of live/<id>/out flowing in real time
             wait_key on;
             wait_video on;
-            # off: like MediaMTX, a reader of a path nobody publishes is refused, and readers are
-            # disconnected when the publisher leaves (so a recorder ends cleanly with the stream)
+            # on: a reader may wait on a path before it is published (the worker of a held publisher,
+            # a viewer that comes early) and stays when the publisher leaves (it gets
+            # NetStream.Play.UnpublishNotify: GStreamer's rtmp2src ends its stream, ffmpeg waits for more).
+            # off: like MediaMTX, such a reader is refused, and readers are disconnected when the
+            # publisher leaves; no hold is possible then
             idle_streams {idle_streams};
 {hooks}        }}
     }}
@@ -123,13 +129,19 @@ class HookBridge:
     An orchestrator that does not answer (restarting) is tried again for ``retry_for`` seconds while
     nginx holds the publisher, so a publisher arriving meanwhile is announced once it is back. After
     that the publisher is accepted anyway (ingest never breaks): the orchestrator, once restarted,
-    finds it through reconciliation. ``retry_for`` stays below nginx-rtmp's ``netcall_timeout``
-    (7 s), after which nginx would drop the publisher itself.
+    finds it through reconciliation. Retries and the ingest hold stay below
+    nginx-rtmp's ``netcall_timeout`` (sized to cover both), after which nginx would drop the
+    publisher itself.
     """
 
     def __init__(self, target: HookTarget, timeout: float = 2.0, worker_addrs: Iterable[str] = (),
-                 retry_for: float = 3.0, is_published: Callable[[str], bool] | None = None) -> None:
+                 retry_for: float = 3.0, is_published: Callable[[str], bool] | None = None,
+                 readers: Callable[[str], int] | None = None, hold_for: float = 0.0) -> None:
         self.target = target
+        # held ingest: ``readers`` counts who waits on a path (nginx's /stat); for up to ``hold_for``
+        # seconds a new publisher is answered only once one more reader (its worker) waits
+        self.readers = readers
+        self.hold_for = hold_for
         # nginx's view of a path (``live/<id>/in``), to tell a second publisher from a stale entry
         self.is_published = is_published
         self._publishers: dict[str, str] = {}  # ingest path -> the admitted publisher's sourceId
@@ -182,10 +194,13 @@ class HookBridge:
             if callback.endswith("/publish"):
                 if not self._admit(payload["path"], payload["sourceId"]):
                     return 409
-            elif not self._ended(payload["path"], payload["sourceId"]):
-                return 200  # a refused second publisher left: the stream's publisher is still there
-            self.forward(callback, payload)
-            return 200  # always: bad settings or a busy orchestrator never break ingest
+                waiting = self._count_readers(payload["path"])
+                if _starts_worker(self.forward(callback, payload)):
+                    self._hold(payload["path"], waiting)
+                return 200  # always: bad settings or a busy orchestrator never break ingest
+            if self._ended(payload["path"], payload["sourceId"]):
+                self.forward(callback, payload)
+            return 200  # a refused second publisher left: the stream's publisher is still there
         # our own outputs (live/<id>/out) fire the same callbacks; only local workers may publish them
         addr = form.get("addr", "")
         if callback.endswith("/publish") and not (_is_loopback(addr) or addr in self.worker_addrs):
@@ -193,6 +208,30 @@ class HookBridge:
                         extra={"path": payload["path"], "addr": addr[:64]})
             return 403
         return 200
+
+    def _hold(self, path: str, waiting: int | None) -> None:
+        """Keep nginx's publisher waiting (its ``on_publish`` unanswered) until the worker just
+        started reads ``path``: nginx-rtmp with ``idle_streams on`` lets a reader wait on a path
+        before it is published, so the worker gets the stream from its first keyframe on instead of
+        joining at a later one. Bounded by ``hold_for``; past it the publisher goes ahead anyway."""
+        if self.hold_for <= 0 or waiting is None:
+            return
+        began = time.monotonic()
+        joined = wait_until(lambda: (self._count_readers(path) or 0) > waiting, self.hold_for)
+        held_ms = round((time.monotonic() - began) * 1000)
+        if joined:
+            log.info("publisher held until its worker read the stream", extra={"path": path, "heldMs": held_ms})
+        else:
+            log.warning("no worker read the stream within the hold; the publisher goes ahead (the worker "
+                        "joins at a later keyframe)", extra={"path": path, "heldMs": held_ms})
+
+    def _count_readers(self, path: str) -> int | None:
+        if self.readers is None:
+            return None
+        try:
+            return self.readers(path)
+        except (httpx.HTTPError, ET.ParseError):
+            return None  # nginx's status page did not answer: nothing to hold on
 
     def _admit(self, path: str, source_id: str) -> bool:
         """Whether a new publisher of ``path`` may publish. nginx-rtmp asks ``on_publish`` before it
@@ -224,9 +263,9 @@ class HookBridge:
         except (httpx.HTTPError, ET.ParseError):
             return True  # nginx's own status page did not answer: keep the publisher we know
 
-    def forward(self, callback: str, payload: dict[str, str]) -> bool:
+    def forward(self, callback: str, payload: dict[str, str]) -> httpx.Response | None:
         """POST the event; retried while the orchestrator is unreachable or answers 5xx, for
-        ``retry_for`` seconds. True when the orchestrator answered (whatever it decided)."""
+        ``retry_for`` seconds. The orchestrator's answer (whatever it decided), else None."""
         url = self.target.ready_url if callback.endswith("/publish") else self.target.not_ready_url
         deadline = time.monotonic() + self.retry_for
         pause = 0.1
@@ -240,15 +279,25 @@ class HookBridge:
                     if response.status_code >= 300:
                         log.warning("orchestrator refused hook event", extra={"path": payload["path"],
                                     "status": response.status_code, "body": response.text[:200]})
-                    return True
+                    return response
                 problem, status = response.text[:200], response.status_code
             if time.monotonic() + pause >= deadline:
                 log.error("orchestrator unreachable for hook event; reconciliation will catch up",
                           extra={"path": payload["path"], "status": status, "error": problem,
                                  "retriedForSeconds": self.retry_for})
-                return False
+                return None
             time.sleep(pause)  # a retry pause, not synchronisation: nothing to wait on but time
             pause = min(pause * 2, 0.5)
+
+
+def _starts_worker(answer: httpx.Response | None) -> bool:
+    """Whether the orchestrator's answer to a ``ready`` event means a worker is on its way."""
+    if answer is None or answer.status_code != 202:
+        return False
+    try:
+        return bool(answer.json().get("result") == "accepted")
+    except ValueError:
+        return False
 
 
 def _is_loopback(addr: str) -> bool:
@@ -265,8 +314,11 @@ class NginxMediaServer(MediaServer):
 
     def __init__(self, host: str = "127.0.0.1", rtmp_port: int = 1935, api_port: int = 9997,
                  binary: str = "nginx", prefix: Path | None = None, start_timeout: float = 10.0,
-                 idle_streams: bool = True) -> None:
+                 idle_streams: bool = True, ingest_hold: float = 0.0) -> None:
         super().__init__(host, rtmp_port)
+        if ingest_hold > 0 and not idle_streams:
+            raise ValueError("an ingest hold needs idle_streams: the worker must be able to wait on the path")
+        self.ingest_hold = ingest_hold
         self.api_port = api_port
         self.binary = binary
         self.start_timeout = start_timeout
@@ -291,6 +343,7 @@ class NginxMediaServer(MediaServer):
         return _CONF.format(prefix=self.prefix, module=RTMP_MODULE, rtmp_port=self.rtmp_port, app=APPLICATION,
                             worker_connections=self.worker_connections, socket_timeout=SOCKET_TIMEOUT,
                             hooks=hooks, api_host="127.0.0.1", api_port=self.api_port,
+                            netcall_timeout=f"{round(HOOK_RETRY_S + self.ingest_hold + 2)}s",
                             idle_streams="on" if self.idle_streams else "off")
 
     def start(self, hooks: HookTarget | None) -> None:
@@ -300,7 +353,8 @@ class NginxMediaServer(MediaServer):
         for sub in ("logs", "tmp"):
             (self.prefix / sub).mkdir(parents=True, exist_ok=True)
         if hooks is not None:
-            self._bridge = HookBridge(hooks, worker_addrs=host_addresses(self.host), is_published=self.path_is_live)
+            self._bridge = HookBridge(hooks, worker_addrs=host_addresses(self.host), is_published=self.path_is_live,
+                                      retry_for=HOOK_RETRY_S, readers=self.path_readers, hold_for=self.ingest_hold)
             self._bridge.start()
         conf = self.prefix / "nginx.conf"
         conf.write_text(self.config_text(self._bridge.url if self._bridge else None))
@@ -357,6 +411,9 @@ class NginxMediaServer(MediaServer):
     def path_is_live(self, path: str) -> bool:
         return path.strip("/") in parse_stat_live(self.stat_xml())
 
+    def path_readers(self, path: str) -> int:
+        return parse_stat_readers(self.stat_xml()).get(path.strip("/"), 0)
+
 
 def parse_stat_live(xml_text: str) -> set[str]:
     """Paths (``live/<key>``) being published according to nginx-rtmp's ``/stat`` XML."""
@@ -368,6 +425,18 @@ def parse_stat_live(xml_text: str) -> set[str]:
             if stream.find("publishing") is not None:
                 live.add(f"{name}/{stream.findtext('name') or ''}")
     return live
+
+
+def parse_stat_readers(xml_text: str) -> dict[str, int]:
+    """Per path, the clients that read it (waiting ones included: ``idle_streams on``), publishers not counted."""
+    root = ET.fromstring(xml_text)
+    readers: dict[str, int] = {}
+    for app in root.iter("application"):
+        name = app.findtext("name") or ""
+        for stream in app.iter("stream"):
+            clients = [c for c in stream.iter("client") if c.find("publishing") is None]
+            readers[f"{name}/{stream.findtext('name') or ''}"] = len(clients)
+    return readers
 
 
 def parse_stat_ingest(xml_text: str) -> set[str]:

@@ -23,9 +23,11 @@ def create_media_server(settings: MediaSettings) -> MediaServer:
             raise MediaServerError(
                 "no media server: install mediamtx, or nginx + libnginx-mod-rtmp (./scripts/install.sh)"
             )
-        # idle_streams off: readers of an unpublished path are refused, as on MediaMTX
+        # idle_streams off (readers of an unpublished path are refused, as on MediaMTX) unless the
+        # ingest hold is on: then the worker of a new publisher must be able to wait on its path
+        hold = settings.ingest_hold
         return NginxMediaServer(host=settings.host, rtmp_port=settings.rtmp_port, api_port=settings.api_port,
-                                binary=settings.nginx_binary, idle_streams=False)
+                                binary=settings.nginx_binary, idle_streams=hold > 0, ingest_hold=hold)
     from livedub.media.mediamtx import MediaMtxServer
 
     return MediaMtxServer.from_settings(settings)

@@ -387,7 +387,10 @@ class StsPipeline:
 
         started = clock()
         dub = level_dub(dub, self.config.mix.dub_level_db)
-        out = remix(separation.background, dub[:n], OUTPUT_RATE, replace(self.config.mix, dub_level_db=None))
+        if text:
+            out = remix(separation.background, dub[:n], OUTPUT_RATE, replace(self.config.mix, dub_level_db=None))
+        else:  # nothing to replace (music or noise the segmenter took for speech): the audio stays as it came
+            out = mix.astype(np.float32, copy=True)
         run_on = dub[n:] * self.config.mix.dub_gain
         timings["mix"] = clock() - started
         return StsOutcome(key=key, samples=out, sample_rate=OUTPUT_RATE, transcript=transcript,

@@ -91,6 +91,10 @@ class OverlapTrimmer:
 class AudioPath(Protocol):
     """What the worker needs from an audio processor. No method blocks for long (never on STS)."""
 
+    def anchor(self, offset_ns: int) -> None:
+        """Before the first push: clock time minus input PTS, the mapping the output plays by (the
+        worker's video anchor), so that what is due at an input PTS is due when the output needs it."""
+
     def push(self, chunk: PcmChunk) -> None:
         """Take one decoded chunk (input timeline)."""
 
@@ -119,6 +123,9 @@ class BypassAudioPath:
 
     def __init__(self) -> None:
         self._ready: list[PcmChunk] = []
+
+    def anchor(self, offset_ns: int) -> None:
+        return None  # nothing is held: every chunk is ready at once
 
     def push(self, chunk: PcmChunk) -> None:
         self._ready.append(chunk)

@@ -40,6 +40,9 @@ class DubAudioPath:
         """Why the STS cannot run at all (its models failed to load): the worker exits 2 with it."""
         return self._engine.failure if self._engine is not None else None
 
+    def anchor(self, offset_ns: int) -> None:
+        self.core.anchor(offset_ns)
+
     def push(self, chunk: PcmChunk) -> None:
         self.core.push(chunk.samples, chunk.pts_ns)
 

@@ -25,7 +25,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -130,6 +130,9 @@ class Worker:
         self._input_error_logged = False
         self._warnings_logged: dict[str, float] = {}
         self._audio_lock = threading.Lock()  # the audio path is not required to be thread-safe
+        # decoded audio that came before the output's time anchor was fixed: the audio path gets it
+        # once it knows the anchor, so its deadlines follow the clock the output plays by
+        self._audio_before_anchor: deque[PcmChunk] = deque(maxlen=PENDING_LIMIT)
         self._pump: threading.Thread | None = None
         self._pump_wake = threading.Event()   # set: the pump looks again now (input ended, stopping)
         self._pump_stop = False
@@ -188,10 +191,20 @@ class Worker:
             self.metrics.audio_trimmed.inc(self._trimmer.trimmed_frames - trimmed_before)
             if chunk is None:
                 return
+            if self.timeline.anchor is None:
+                if len(self._audio_before_anchor) == self._audio_before_anchor.maxlen:
+                    self.metrics.late_buffers.labels(Track.audio.value).inc()
+                self._audio_before_anchor.append(chunk)
+                return
+            self._to_audio_path([chunk])
+
+    def _to_audio_path(self, chunks: Iterable[PcmChunk]) -> None:
+        """Push into the audio path and offer what it has ready (audio lock held)."""
+        for chunk in chunks:
             self.audio_path.push(chunk)
-            # offered under the lock too: the pump pulls as well, and chunks must reach the output in order
-            for out in self.audio_path.pull():
-                self._audio.offer(out)
+        # offered under the lock too: the pump pulls as well, and chunks must reach the output in order
+        for out in self.audio_path.pull():
+            self._audio.offer(out)
 
     # -- pushing into the output (streaming threads, feeder lock held) --------------------------
     def _push_video(self, item: _VideoItem) -> None:
@@ -362,7 +375,12 @@ class Worker:
                 self._start_retry_scheduled = True
                 GLib.timeout_add(-(-wait_ns // MS), self._retry_start_output)  # ceil: never early
             return False
-        anchor = self.timeline.freeze()
+        with self._audio_lock:  # one anchor for video and audio (the core's deadlines); audio waits on it
+            anchor = self.timeline.freeze()
+            self.audio_path.anchor(anchor.clock - anchor.in_pts)
+            waiting = list(self._audio_before_anchor)
+            self._audio_before_anchor.clear()
+            self._to_audio_path(waiting)
         output = OutputPipeline(self.config.output_url, self.config.delay_ns)
         self._output = output
         self._watch(output.pipeline, self._on_output_message)

@@ -91,6 +91,25 @@ def test_ladder_starts_on_the_cheapest_rung_steps_up_with_room_and_down_when_lat
     assert ladder.observe(None).new == "fastest"  # a timeout on the current rung steps down
 
 
+def test_a_segment_the_current_rung_cannot_voice_in_time_gets_a_cheaper_one_without_moving_the_ladder() -> None:
+    ladder = QualityLadder(("natural", "fast", "fastest"),
+                           LadderConfig(up_after=1, up_margin_ns=0, down_slack_ns=SECOND // 4, up_uncertainty=0.5))
+    assert ladder.rung_for(10 * SECOND, SECOND) == "fastest"  # nothing cheaper than the bottom rung
+    ladder.observe(10 * SECOND, 100 * MS, SECOND)  # fastest: 0.1 s per s of audio; room: up to fast
+    ladder.observe(SECOND, 700 * MS, SECOND)  # fast: 0.7 s per s; 1 s of slack is no room for natural
+    assert ladder.rung == "fast"
+    # fast for 2 s of audio: 1.4 s, +50 % +0.25 s = 2.35 s
+    assert ladder.rung_for(2 * SECOND, 2400 * MS) == "fast"
+    assert ladder.rung_for(2 * SECOND, 2300 * MS) == "fastest"  # e.g. it waited for a slot
+    assert ladder.rung == "fast"
+    ladder.observe(10 * SECOND, 700 * MS, SECOND)
+    assert ladder.rung == "natural"  # not measured yet: it is tried whatever the budget
+    assert ladder.rung_for(2 * SECOND, 100 * MS) == "natural"
+    fixed = QualityLadder(("natural", "fast"), LadderConfig(mode="natural"))
+    fixed.observe(SECOND, 5 * SECOND, SECOND)
+    assert fixed.rung_for(SECOND, 1) == "natural"  # WORKER_QUALITY fixes it
+
+
 def test_a_fixed_rung_never_moves_and_an_unknown_one_is_refused() -> None:
     ladder = QualityLadder(("natural", "fast"), LadderConfig(mode="natural"))
     assert ladder.rung == "natural" and ladder.observe(None) is None and ladder.rung == "natural"

@@ -139,8 +139,9 @@ def test_an_orchestrator_that_is_restarting_gets_the_event_once_it_answers() -> 
     orchestrator.thread.start()
     bridge = HookBridge(HookTarget(orchestrator.url), retry_for=5.0)
     try:
-        assert bridge.forward("/publish", {"path": "live/cam1/in", "query": "", "sourceType": "rtmpConn",
-                                           "sourceId": "x-1"})
+        answer = bridge.forward("/publish", {"path": "live/cam1/in", "query": "", "sourceType": "rtmpConn",
+                                             "sourceId": "x-1"})
+        assert answer is not None and answer.status_code < 500
         assert len(orchestrator.events) == 3
     finally:
         bridge._server.server_close()
@@ -197,3 +198,89 @@ def test_invalid_stream_keys_are_refused_at_publish_time_and_never_forwarded(bri
     assert nginx_calls(hook_bridge, "/publish", name, addr) == 400
     assert nginx_calls(hook_bridge, "/publish_done", name, addr) == 200
     assert orchestrator.events == []
+
+
+class AcceptingOrchestrator(BusyOrchestrator):
+    """Answers ``ready`` events 202 with ``result`` (accepted: a worker is on its way; duplicate: not)."""
+
+    def __init__(self, result: str) -> None:
+        super().__init__()
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                recorder.events.append((self.path, json.loads(body)))
+                answer = json.dumps({"result": result}).encode()
+                self.send_response(202)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, fmt: str, *args: object) -> None:
+                return
+
+        self.server.RequestHandlerClass = Handler
+
+
+@pytest.fixture
+def accepting() -> Iterator[AcceptingOrchestrator]:
+    orchestrator = AcceptingOrchestrator("accepted")
+    orchestrator.thread.start()
+    yield orchestrator
+    orchestrator.server.shutdown()
+    orchestrator.server.server_close()
+
+
+PUBLISH = {"call": "publish", "addr": "127.0.0.1", "clientid": "7", "app": "live", "name": "held/in", "type": "live"}
+
+
+def test_a_publisher_is_held_until_its_worker_reads_the_path(accepting: AcceptingOrchestrator) -> None:
+    worker_reads = threading.Event()
+    counted: list[str] = []
+
+    def readers(path: str) -> int:
+        counted.append(path)
+        return 2 if worker_reads.is_set() else 1  # a viewer of the ingest path waited already
+
+    bridge = HookBridge(HookTarget(accepting.url), readers=readers, hold_for=10.0)
+    answered = threading.Event()
+    caller = threading.Thread(target=lambda: (bridge.handle("/publish", dict(PUBLISH)), answered.set()))
+    try:
+        caller.start()
+        assert not answered.wait(0.5)  # held: the worker is not there yet
+        assert len(accepting.events) == 1 and set(counted) == {"live/held/in"}
+        worker_reads.set()
+        assert answered.wait(5)
+    finally:
+        caller.join(5)
+        bridge._server.server_close()
+
+
+def test_the_hold_is_bounded_and_the_publisher_then_goes_ahead(accepting: AcceptingOrchestrator) -> None:
+    import time
+
+    bridge = HookBridge(HookTarget(accepting.url), readers=lambda path: 0, hold_for=0.5)
+    try:
+        began = time.monotonic()
+        assert bridge.handle("/publish", dict(PUBLISH)) == 200
+        assert 0.5 <= time.monotonic() - began < 3.0
+    finally:
+        bridge._server.server_close()
+
+
+@pytest.mark.parametrize("result", ["duplicate", "stale"])
+def test_no_hold_when_the_orchestrator_starts_no_worker(result: str) -> None:
+    orchestrator = AcceptingOrchestrator(result)
+    orchestrator.thread.start()
+    import time
+
+    bridge = HookBridge(HookTarget(orchestrator.url), readers=lambda path: 0, hold_for=30.0)
+    try:
+        began = time.monotonic()
+        assert bridge.handle("/publish", dict(PUBLISH)) == 200
+        assert time.monotonic() - began < 3.0 and len(orchestrator.events) == 1
+    finally:
+        bridge._server.server_close()
+        orchestrator.server.shutdown()
+        orchestrator.server.server_close()

@@ -76,6 +76,15 @@ def test_silence_gives_the_background_without_calling_asr(pipeline: StsPipeline)
     assert pipeline.stats.silent == 1
 
 
+def test_a_segment_where_asr_hears_no_words_keeps_its_audio_as_it_came() -> None:
+    # loud music the VAD took for speech: nothing was said, so nothing is separated out or ducked
+    pipeline = StsPipeline.build(StsConfig.fakes(voice="fake:v", asr_options={"script": ("",)}))
+    frag = fragment(0, speechy(2.0))
+    outcome = pipeline.process_detailed(frag)
+    assert "asr" in outcome.stage_seconds and outcome.translation is None and outcome.tail is None
+    np.testing.assert_allclose(outcome.samples[:, 0], frag.samples[:, 0] / 32768, atol=1e-3)
+
+
 def test_background_serves_the_separation_the_fragment_already_had(pipeline: StsPipeline) -> None:
     frag = fragment(3, speechy(1.0))
     outcome = pipeline.process_detailed(frag)

@@ -122,6 +122,32 @@ def test_dub_path_hands_out_fragments_on_time_in_order_and_drains_after_finish()
     path.close()  # idempotent
 
 
+def test_an_anchored_dub_path_is_due_by_the_given_anchor_not_by_when_audio_arrived() -> None:
+    # the output plays input PTS p at p + offset + delay; audio arriving 0.4 s after its video
+    # (decoder, start-up) must not make every fragment 0.4 s late for it
+    rig = make_rig(ToneSts(), noise(1.5), delay_s=3.0, lead_s=0.2)
+    path: AudioPath = DubAudioPath(rig.core, rig.clock)
+    offset = 5 * SECOND
+    path.anchor(offset)
+    rig.clock.advance_to(offset + 400_000_000)  # the first chunk arrives 0.4 s late
+    for index in range(75):
+        path.push(PcmChunk(index * CHUNK_NS, rig.audio[index * 960:(index + 1) * 960]))
+    for job in rig.executor.pending():
+        job.run()
+    assert path.pull() == []  # collects the dub; nothing is due yet
+    # fragment 0 is due at 0 + offset + 3 s - 0.2 s, whatever the arrival
+    assert path.next_pull_in_s() == pytest.approx((offset + 2_800_000_000 - rig.clock.now()) / SECOND)
+    with pytest.raises(RuntimeError, match="already fixed"):
+        path.anchor(offset + 1)
+
+
+def test_bypass_ignores_the_anchor() -> None:
+    path = BypassAudioPath()
+    path.anchor(123)
+    path.push(chunk(0))
+    assert [c.pts_ns for c in path.pull()] == [0]
+
+
 def test_mock_mode_runs_the_core_with_its_metrics_on_the_worker_registry_and_a_run_bundle(tmp_path: Path) -> None:
     ctx = context(tmp_path, WORKER_STS_MODE="mock")
     path = create_audio_path(ctx)
