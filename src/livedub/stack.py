@@ -58,6 +58,7 @@ class LocalStack:
     log_dir: Path
     extra_env: dict[str, str] = field(default_factory=dict)
     start_timeout: float = 20.0
+    warm_timeout: float = 180.0  # how long start() waits for the standby worker's models
     restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
     media: MediaServer | None = None
     _orch: subprocess.Popen[bytes] | None = None
@@ -85,6 +86,7 @@ class LocalStack:
             # publishers are accepted from here on: their hook events reach an orchestrator that answers
             self.media.start(self.hooks)
             self._wait("become ready", self._ready)
+            self._wait_for_standbys()
         except (StackError, MediaServerError):
             self.stop()
             raise
@@ -99,15 +101,46 @@ class LocalStack:
                            env=env, stdout=orch_log, stderr=subprocess.STDOUT)
         orch_log.close()
 
-    def _wait(self, what: str, predicate: Callable[[], bool]) -> None:
-        def died() -> str | None:
-            if self._orch is not None and self._orch.poll() is not None:
-                return (f"the orchestrator {describe_returncode(self._orch.returncode)}; "
-                        f"see {self.log_dir / 'orchestrator.log'}")
-            return None
+    def _died(self) -> str | None:
+        if self._orch is not None and self._orch.poll() is not None:
+            return (f"the orchestrator {describe_returncode(self._orch.returncode)}; "
+                    f"see {self.log_dir / 'orchestrator.log'}")
+        return None
 
+    def _wait_for_standbys(self) -> None:
+        """Until the orchestrator's standby worker has loaded its models (ORCH_WARM_WORKERS): a stream
+        published from then on is dubbed from its first words. Bounded by ``warm_timeout``; a stack
+        whose standby is still loading then works too, its first stream waits for the models."""
+        counts = self._standby_counts()
+        if not counts or not counts.get("loading"):
+            return
+        log.info("loading the dub models in a standby worker", extra={"timeoutSeconds": self.warm_timeout})
         try:
-            ok = wait_until(predicate, self.start_timeout, interval=0.1, abort=died)
+            loaded = wait_until(lambda: not (self._standby_counts() or {}).get("loading"), self.warm_timeout,
+                                interval=0.2, abort=self._died)
+        except RuntimeError as exc:
+            raise StackError(str(exc)) from None
+        counts = self._standby_counts() or {}
+        if not loaded:
+            log.warning("the standby worker is still loading its models: a stream published now waits for them",
+                        extra={"timeoutSeconds": self.warm_timeout})
+        elif counts.get("failed"):
+            log.warning("the standby worker cannot dub (its models did not load); see "
+                        f"{self.log_dir / 'orchestrator.log'}")
+        else:
+            log.info("standby worker ready")
+
+    def _standby_counts(self) -> dict[str, int] | None:
+        try:
+            response = httpx.get(self.url + "/readyz", timeout=1.0)
+            counts = response.json().get("standbyWorkers") if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return None
+        return counts if isinstance(counts, dict) else None
+
+    def _wait(self, what: str, predicate: Callable[[], bool]) -> None:
+        try:
+            ok = wait_until(predicate, self.start_timeout, interval=0.1, abort=self._died)
         except RuntimeError as exc:
             raise StackError(str(exc)) from None
         if not ok:

@@ -4,7 +4,8 @@ About 59 s of real recorded English speech (9 Asterisk prompts, 12 sentences, no
 with a white flash every 2 s, is published in real time to ``live/news/in`` while a viewer that
 started before the publisher records ``live/news/out``. Then, on what the viewer received:
 
-* every speech span sounds Spanish to Whisper, with no English words left;
+* every speech span sounds Spanish to Whisper, with no English words left (not met for one prompt: the
+  translator passes a word it does not know through);
 * at least 95 % of the speech segments were dubbed (the worker's run bundle), none by pass-through;
 * the music where nobody speaks is as loud as in the input;
 * audio and video stay together (the music under the video lines up with the input's within 40 ms);
@@ -133,10 +134,12 @@ def live_run(tmp_path_factory: pytest.TempPathFactory) -> LiveRun:
 
 
 def _ready(base: str) -> bool:
+    """What `livedub up` waits for before it prints its banner: ready, the standby worker's models loaded."""
     try:
-        return httpx.get(base + "/readyz", timeout=1).status_code == 200
+        response = httpx.get(base + "/readyz", timeout=1)
     except httpx.HTTPError:
         return False
+    return response.status_code == 200 and response.json().get("standbyWorkers", {}).get("loading") == 0
 
 
 @dataclass
@@ -201,9 +204,9 @@ def whisper():
         missing(f"whisper-base not available: {exc}")
 
 
-@pytest.mark.xfail(strict=False, reason="the first utterance arrives while the worker, started by the publish hook, "
-                   "still loads its models: it is dubbed only when the load wins that race (docs/worker.md, "
-                   "'The first seconds')")
+@pytest.mark.xfail(strict=False, reason="Apertium, the only en->es translator with packaged weights, passes words "
+                   "it does not know through ('Agent logged in.' -> 'Agente logged en.', heard as German): "
+                   "docs/worker.md, 'Not done yet / limits'")
 def test_whisper_hears_spanish_in_every_speech_span_and_no_english(live_run: LiveRun, aligned: Alignment,
                                                                      whisper) -> None:
     heard = []
@@ -219,9 +222,6 @@ def test_whisper_hears_spanish_in_every_speech_span_and_no_english(live_run: Liv
     assert all(not h["englishLeft"] for h in heard), heard
 
 
-@pytest.mark.xfail(strict=False, reason="the first utterance arrives while the worker, started by the publish hook, "
-                   "still loads its models: it is dubbed only when the load wins that race (docs/worker.md, "
-                   "'The first seconds')")
 def test_at_least_95_percent_of_speech_segments_are_dubbed_and_none_by_pass_through(live_run: LiveRun) -> None:
     speech = [f for f in live_run.fragments if f["speech"]]
     segments: dict[str, str] = {}
@@ -242,18 +242,6 @@ def _music_spans(live_run: LiveRun, aligned: Alignment) -> list[tuple[float, flo
         if hi - lo >= 0.5 and lo + aligned.shift >= aligned.out_start:
             spans.append((lo, hi))
     return spans
-
-
-def test_once_the_first_segment_is_dubbed_no_segment_falls_back(live_run: LiveRun) -> None:
-    """What the two xfails above leave out: after the models are loaded, every speech segment is dubbed."""
-    segments: dict[str, str] = {}
-    for fragment in live_run.fragments:
-        if fragment["speech"]:
-            segments.setdefault(fragment["segmentId"], fragment["status"])
-    statuses = list(segments.values())
-    assert "dubbed" in statuses, statuses
-    after = statuses[statuses.index("dubbed"):]
-    assert len(after) >= 8 and all(status == "dubbed" for status in after), statuses
 
 
 def test_the_music_in_the_gaps_is_kept(live_run: LiveRun, aligned: Alignment) -> None:

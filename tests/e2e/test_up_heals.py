@@ -85,10 +85,12 @@ class Stack:
                 continue
             try:
                 environ = (entry / "environ").read_bytes().split(b"\0")
+                title = (entry / "cmdline").read_bytes().split(b"\0")[0]
                 state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
             except OSError:
                 continue
-            if state != "Z" and f"WORKER_STREAM_ID={stream_id}".encode() in environ \
+            # its title names the stream (a standby worker learns its stream after it started)
+            if state != "Z" and title.startswith(f"livedub worker {stream_id} run ".encode()) \
                     and f"LIVEDUB_DATA_DIR={self.data_dir}".encode() in environ:
                 found.append(int(entry.name))
         return found

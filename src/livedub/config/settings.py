@@ -110,6 +110,10 @@ class OrchestratorSettings(SettingsBase):
         "",
         description="Command that starts a worker (default: this Python's `livedub worker`).",
     )
+    warm_workers: int = Field(
+        1, ge=0, le=16, description="Standby workers kept started, models loading or loaded, for the next stream "
+        "with default settings (ORCH_LAUNCHER=process): its first seconds are dubbed. 0: a process per start.",
+    )
     launcher: Launcher = Field(
         Launcher.process,
         description="process (child processes) or host (a stream-worker host service).",
@@ -220,6 +224,10 @@ class WorkerSettings(SettingsBase):
         "generated when empty.",
     )
     device: Device = Field(Device.auto, description="auto, cpu or cuda (falls back to cpu with a log line).")
+    standby: bool = Field(
+        False, description="Start without a stream: import the pipeline, load the models, then wait for the "
+        "stream's identity as one JSON line on stdin (the launcher's warm worker, ORCH_WARM_WORKERS)."
+    )
     output_lead: Duration = Field(
         0.2, ge=0, le=5, description="Output audio is handed to the pipeline this long before it plays."
     )
@@ -304,6 +312,10 @@ class WorkerHostSettings(SettingsBase):
         description="Command that starts a worker on this host (default: this Python's `livedub worker`).",
     )
     worker_stop_timeout: Duration = Field(10.0, gt=0, description="SIGTERM to SIGKILL delay for workers on this host.")
+    warm_workers: int = Field(
+        1, ge=0, le=16, description="Standby workers this host keeps started, models loading or loaded, for the "
+        "next stream with default settings. 0: a process per start.",
+    )
 
     @field_validator("http_addr")
     @classmethod

@@ -251,6 +251,9 @@ def create_app(service: OrchestratorService) -> FastAPI:
         body: dict[str, Any] = {"status": "ready"}
         if reconciler is not None:
             body["reconcileError"] = reconciler.last_error
+        standbys = service.standby_counts()
+        if standbys is not None:
+            body["standbyWorkers"] = standbys  # ready without them: a stream then waits for its models
         media_error = await service.media_probe.error()
         if media_error is not None:
             body.update(status="media-server-unreachable", error=media_error)

@@ -65,7 +65,7 @@ def worker_launcher(settings: OrchestratorSettings, worker_env: Mapping[str, str
         return HostLauncher(settings.worker_host_url, stop_timeout=settings.worker_stop_timeout)
     # workers inherit the orchestrator's environment, minus secrets (the egress stream key)
     return ProcessLauncher(parse_worker_command(settings.worker_command), stop_timeout=settings.worker_stop_timeout,
-                           base_env=without_secrets(worker_env))
+                           base_env=without_secrets(worker_env), warm=settings.warm_workers)
 
 
 class OrchestratorService:
@@ -103,10 +103,17 @@ class OrchestratorService:
                                                              settings.max_workers, forwarders))
         self.app = create_app(self)
 
+    def standby_counts(self) -> dict[str, int] | None:
+        """Standby workers loading, ready or failed (process launcher with ORCH_WARM_WORKERS > 0)."""
+        launcher = self.worker_launcher
+        return launcher.standby_counts() if isinstance(launcher, ProcessLauncher) and launcher.warm else None
+
     async def start(self) -> None:
         self.actor.start()
         if isinstance(self.worker_launcher, HostLauncher):
             self.worker_launcher.start_sweep()
+        if isinstance(self.worker_launcher, ProcessLauncher):
+            await self.worker_launcher.warm_up()
         if self.reconciler is not None:
             self.reconciler.start()
         log.info("orchestrator started", extra={"maxWorkers": self.settings.max_workers,

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from prometheus_client import CollectorRegistry
 
 from livedub.config.settings import PathSettings, StsMode, WorkerSettings
+
+if TYPE_CHECKING:
+    from livedub.processors import DubEngine, LoadingEngine
 
 SAMPLE_RATE = 48_000
 CHANNELS = 2
@@ -158,12 +161,14 @@ class AudioPathUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class AudioPathContext:
-    """What a mode's factory gets: the settings, the worker's metrics registry and its run id."""
+    """What a mode's factory gets: the settings, the worker's metrics registry and its run id, and
+    the STS engine when it was started before the stream was known (:func:`start_sts`)."""
 
     worker: WorkerSettings
     paths: PathSettings
     registry: CollectorRegistry
     run_id: str
+    engine: DubEngine | LoadingEngine | None = None
 
 
 def _dub_path(context: AudioPathContext) -> AudioPath:
@@ -178,6 +183,17 @@ AUDIO_PATHS: dict[StsMode, Callable[[AudioPathContext], AudioPath]] = {
     StsMode.mock: _dub_path,
     StsMode.real: _dub_path,
 }
+
+
+def start_sts(worker: WorkerSettings, paths: PathSettings) -> DubEngine | LoadingEngine | None:
+    """Start what the mode's audio path will need before its stream is known (a standby worker):
+    the STS engine for mock and real (real models load in the background), None for bypass.
+    Raises :class:`AudioPathUnavailable` for settings the mode refuses."""
+    if worker.sts_mode is StsMode.bypass:
+        return None
+    from livedub.worker.dub_path import start_engine
+
+    return start_engine(worker, paths)
 
 
 def create_audio_path(context: AudioPathContext) -> AudioPath:

@@ -70,23 +70,32 @@ class DubAudioPath:
             self.core.close()
 
 
-def create_dub_path(context: AudioPathContext) -> DubAudioPath:
-    """The core for ``WORKER_STS_MODE`` (mock or real). Mock's tone needs no model; real models load
-    in the background while the worker already reads its input (the delay covers the load)."""
-    worker, paths = context.worker, context.paths
-    try:  # before loading any model: a delay too short for the fragments is a settings error
+def start_engine(worker: WorkerSettings, paths: PathSettings) -> DubEngine | LoadingEngine:
+    """The STS engine of a mock or real dub path. Real models start loading in the background
+    (:class:`LoadingEngine`); mock's tone is ready at once. Settings the mode refuses (a delay too
+    short for the fragments, an unknown voice) raise :class:`AudioPathUnavailable` before any load."""
+    try:
         CoreConfig.from_settings(worker)
     except ValueError as exc:
         raise AudioPathUnavailable(f"invalid worker settings for {worker.sts_mode.value} mode: {exc}") from None
     if worker.sts_mode is StsMode.real:
-        engine: DubEngine | LoadingEngine = _loading_engine(worker, paths)
+        return _loading_engine(worker, paths)
+    try:
+        engine = create_engine(worker, paths)
+    except ProcessorUnavailable as exc:
+        raise AudioPathUnavailable(str(exc)) from None
+    _log_ready(engine, 0.0, worker)
+    return engine
+
+
+def create_dub_path(context: AudioPathContext) -> DubAudioPath:
+    """The core for ``WORKER_STS_MODE`` (mock or real) over ``context.engine`` (a standby worker's,
+    started before its stream was known) or a new :func:`start_engine`."""
+    worker, paths = context.worker, context.paths
+    engine = context.engine if context.engine is not None else start_engine(worker, paths)
+    if isinstance(engine, LoadingEngine):
         processor, separator = engine, engine
     else:
-        try:
-            engine = create_engine(worker, paths)
-        except ProcessorUnavailable as exc:
-            raise AudioPathUnavailable(str(exc)) from None
-        _log_ready(engine, 0.0, worker)
         processor, separator = engine.processor, engine.separator
     clock = MonotonicClock()
     try:

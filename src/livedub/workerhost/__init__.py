@@ -20,5 +20,6 @@ def host_from_settings(settings: WorkerHostSettings, env: Mapping[str, str] | No
     """A host whose workers inherit ``env`` (default: this process's) minus secrets."""
     base_env = without_secrets(os.environ if env is None else env)
     launcher = ProcessLauncher(parse_worker_command(settings.worker_command),
-                               stop_timeout=settings.worker_stop_timeout, base_env=base_env)
+                               stop_timeout=settings.worker_stop_timeout, base_env=base_env,
+                               warm=settings.warm_workers)
     return WorkerHost(launcher)

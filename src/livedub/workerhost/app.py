@@ -64,6 +64,7 @@ def create_app(host: WorkerHost) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await host.warm_up()
         log.info("worker host started")
         try:
             yield

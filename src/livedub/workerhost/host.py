@@ -25,7 +25,7 @@ from typing import Any
 
 from livedub.obs.logging import log_context
 from livedub.obs.redact import redact_url
-from livedub.orchestrator.launcher import Launcher, WorkerExit, WorkerHandle, WorkerSpec
+from livedub.orchestrator.launcher import Launcher, ProcessLauncher, WorkerExit, WorkerHandle, WorkerSpec
 from livedub.workerhost.api import WorkerState, WorkerView
 
 log = logging.getLogger(__name__)
@@ -127,6 +127,11 @@ class WorkerHost:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(rec.done.wait(), timeout)
         return rec
+
+    async def warm_up(self) -> None:
+        """Start the standby workers of a process launcher (``WORKER_HOST_WARM_WORKERS``)."""
+        if isinstance(self.launcher, ProcessLauncher):
+            await self.launcher.warm_up()
 
     async def close(self) -> None:
         """Stop every worker (the host is exiting); returns once all have exited."""

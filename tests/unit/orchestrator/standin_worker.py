@@ -6,7 +6,8 @@ it means another worker for the same stream is alive, which it records as a DUPL
 
 Its markers, for tests to wait on: ``<stream>.json`` (written whole, then ``start`` in
 ``events.log``). A SIGTERM that arrives once ``events.log`` exists is held until ``start`` is
-recorded, so every ``stop`` follows its ``start``.
+recorded, so every ``stop`` follows its ``start``. With ``WORKER_STANDBY=true`` it first waits for
+its stream on stdin, as a warm worker does (one JSON line; end of file: exit 0, no marker).
 
     standin_worker.py --lock-dir DIR [--exit-after SECONDS --exit-code N] [--ignore-term] [--stop-delay S]
 """
@@ -30,9 +31,16 @@ def main() -> int:
     parser.add_argument("--ignore-term", action="store_true")
     parser.add_argument("--stop-delay", type=float, default=0.0, help="seconds to finish after SIGTERM")
     args = parser.parse_args()
+    assigned: dict[str, str] = {}
+    if os.environ.get("WORKER_STANDBY") == "true":  # the warm worker's handshake (livedub.proc.standby)
+        print(json.dumps({"level": "info", "msg": "standby worker ready", "standby": "ready"}), flush=True)
+        line = sys.stdin.readline()
+        if not line:
+            return 0  # not needed
+        assigned = {f"WORKER_{k.upper()}": v for k, v in json.loads(line).items()}
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # until "start" is recorded
 
-    stream = os.environ.get("WORKER_STREAM_ID", "")
+    stream = assigned.get("WORKER_STREAM_ID", os.environ.get("WORKER_STREAM_ID", ""))
     pid = os.getpid()
     events = os.open(os.path.join(args.lock_dir, "events.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     lock = open(os.path.join(args.lock_dir, f"{stream}.lock"), "w")  # noqa: SIM115 - held for the lifetime
@@ -42,7 +50,7 @@ def main() -> int:
         open(os.path.join(args.lock_dir, f"{stream}.{pid}.DUPLICATE"), "w").close()
         os.write(events, f"duplicate {stream} {pid}\n".encode())
         return 3
-    env = {k: v for k, v in os.environ.items() if k.startswith("WORKER_")}
+    env = {**{k: v for k, v in os.environ.items() if k.startswith("WORKER_")}, **assigned}
     marker = os.path.join(args.lock_dir, f"{stream}.json")
     with open(f"{marker}.{pid}.tmp", "w") as fh:
         json.dump({"pid": pid, "env": env}, fh)

@@ -254,3 +254,21 @@ def test_the_workers_own_reason_reaches_the_api(stack) -> None:  # type: ignore[
     assert wait_until(lambda: stream(client, "abc")["state"] == "degraded", 5)
     reason = stream(client, "abc")["degradedReason"]
     assert "unsupported-input" in reason and "input audio is MP3; the worker needs AAC" in reason
+
+
+def test_readyz_counts_the_standby_workers_of_a_process_launcher(serve, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    from .conftest import standin_command
+
+    def ready_body(warm: int) -> dict:
+        service = OrchestratorService(orch_settings(worker_command=standin_command(tmp_path), warm_workers=warm),
+                                      FakeMedia(), worker_env={"PATH": os.environ.get("PATH", "")})
+        client = httpx.Client(base_url=serve(service).url, timeout=5.0)
+        assert wait_until(lambda: client.get("/readyz").status_code == 200, 5)
+        if warm:  # the stand-in reports its load done at once, as a bypass standby does
+            assert wait_until(lambda: client.get("/readyz").json()["standbyWorkers"]["ready"] == warm, 10)
+        return client.get("/readyz").json()
+
+    assert ready_body(1)["standbyWorkers"] == {"loading": 0, "ready": 1, "failed": 0}
+    assert "standbyWorkers" not in ready_body(0)

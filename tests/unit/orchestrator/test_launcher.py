@@ -183,3 +183,77 @@ def test_the_workers_own_reason_for_ending_is_reported_with_its_exit() -> None:
     assert exit_.exit_code == 4
     assert exit_.error is not None and exit_.error.startswith("input audio is MP3; the worker needs AAC")
     assert "pw" not in exit_.error  # credentials in a URL are redacted
+
+
+DEFAULT_SPEC = WorkerSpec("cam-2", "run-8", "rtsp://m:8554/live/cam-2/in", "rtmp://m:1935/live/cam-2/out")
+
+
+def _warm_launcher(tmp_path: Path, *extra: str) -> ProcessLauncher:
+    return ProcessLauncher(parse_worker_command(standin_command(tmp_path, *extra)), stop_timeout=5, warm=1,
+                           base_env={"PATH": os.environ.get("PATH", ""), "WORKER_STS_MODE": "mock"},
+                           sink=lines_sink()[1])
+
+
+def test_a_standby_serves_the_next_default_stream_and_is_replaced_when_that_worker_ends(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        launcher = _warm_launcher(tmp_path)
+        await launcher.warm_up()
+        [standby] = launcher.standbys()
+        # it says in its log when its models are loaded
+        assert await asyncio.to_thread(wait_until, lambda: launcher.standby_counts()["ready"] == 1, 10)
+        assert launcher.standby_counts() == {"loading": 0, "ready": 1, "failed": 0}
+        exits = Exits()
+        handle = await launcher.start(DEFAULT_SPEC, exits)
+        assert handle.pid == standby.pid  # no new process: the warm one got the stream
+        assert await asyncio.to_thread(wait_until, lambda: (tmp_path / "cam-2.json").exists(), 10)
+        env = json.loads((tmp_path / "cam-2.json").read_text())["env"]
+        assert env == {"WORKER_STANDBY": "true", "WORKER_STS_MODE": "mock", "WORKER_STREAM_ID": "cam-2",
+                       "WORKER_INPUT_URL": DEFAULT_SPEC.input_url, "WORKER_OUTPUT_URL": DEFAULT_SPEC.output_url,
+                       "WORKER_RUN_ID": "run-8"}
+        assert launcher.standbys() == [] and launcher.running() == [handle]
+        await launcher.stop(handle)
+        assert await asyncio.to_thread(exits.event.wait, 5)
+        assert exits.items == [WorkerExit("cam-2", "run-8", 0, None)]
+        # the worker ended: the host has room to load another standby
+        assert await asyncio.to_thread(wait_until, lambda: len(launcher.standbys()) == 1, 10)
+        assert launcher.standbys()[0].pid != standby.pid
+        await launcher.close()
+        assert not pid_alive(standby.pid) and launcher.standbys() == []
+
+    asyncio.run(scenario())
+    assert (tmp_path / "events.log").read_text().split()[::3] == ["start", "stop"]  # the closed standby: no marker
+
+
+def test_a_stream_with_its_own_settings_gets_a_new_process_and_the_standby_keeps_waiting(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        launcher = _warm_launcher(tmp_path)
+        await launcher.warm_up()
+        [standby] = launcher.standbys()
+        handle = await launcher.start(SPEC, Exits())  # ?lang=de: the standby loaded the defaults
+        assert handle.pid != standby.pid
+        assert await asyncio.to_thread(wait_until, lambda: (tmp_path / "cam-1.json").exists(), 10)
+        assert json.loads((tmp_path / "cam-1.json").read_text())["env"]["WORKER_TARGET_LANG"] == "de"
+        assert launcher.standbys() == [standby]
+        await launcher.close()
+        assert not pid_alive(standby.pid) and not pid_alive(handle.pid)
+
+    asyncio.run(scenario())
+
+
+def test_a_standby_that_ends_unassigned_is_reported_to_no_stream_and_not_restarted(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        launcher = _warm_launcher(tmp_path)
+        await launcher.warm_up()
+        [standby] = launcher.standbys()
+        os.kill(standby.pid, signal.SIGKILL)
+        assert await asyncio.to_thread(wait_until, lambda: launcher.standbys() == [], 5)
+        exits = Exits()
+        handle = await launcher.start(DEFAULT_SPEC, exits)  # no standby left: a process of its own
+        assert handle.pid != standby.pid and launcher.standbys() == []
+        assert await asyncio.to_thread(wait_until, lambda: (tmp_path / "cam-2.json").exists(), 10)
+        await launcher.stop(handle)
+        assert await asyncio.to_thread(exits.event.wait, 5)
+        assert exits.items == [WorkerExit("cam-2", "run-8", 0, None)]  # only the stream's own worker is reported
+        await launcher.close()
+
+    asyncio.run(scenario())

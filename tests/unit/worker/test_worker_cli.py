@@ -88,3 +88,37 @@ def test_a_missing_model_exits_2_with_the_fix(tmp_path, monkeypatch: pytest.Monk
                                 env={"LIVEDUB_DATA_DIR": str(tmp_path)})
     assert result.exit_code == 2, result.output
     assert "livedub_no_such_model not installed" in result.output and "install.sh --models" in result.output
+
+
+def test_a_standby_that_is_not_needed_exits_0_when_stdin_closes() -> None:
+    _needs_gstreamer()
+    result = CliRunner().invoke(cli, ["worker", "--standby", "--sts-mode", "bypass"], input="")
+    assert result.exit_code == 0, result.output
+
+
+def _assignment(**fields: str) -> str:
+    import json
+
+    return json.dumps({"stream_id": "abc", "input_url": "rtmp://127.0.0.1:1/live/abc/in",
+                       "output_url": "rtmp://127.0.0.1:1/live/abc/out", "run_id": "r1", **fields}) + "\n"
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("hello\n", "assignment is not JSON"),
+    ('{"stream_id": "abc"}\n', "exactly input_url, output_url, run_id, stream_id"),
+    (_assignment(stream_id="a/b"), "invalid --stream-id"),
+    (_assignment(input_url="http://x/live/abc/in"), "invalid WORKER_INPUT_URL"),
+])
+def test_a_standby_refuses_a_bad_assignment_with_exit_2(line: str, message: str) -> None:
+    _needs_gstreamer()
+    result = CliRunner().invoke(cli, ["worker", "--standby", "--sts-mode", "bypass"], input=line)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+
+
+def test_a_standby_with_settings_its_mode_refuses_exits_2_before_waiting(tmp_path) -> None:
+    _needs_gstreamer()
+    result = CliRunner().invoke(cli, ["worker", "--standby", "--sts-mode", "real", "--buffer-target", "1s"],
+                                env={"LIVEDUB_DATA_DIR": str(tmp_path)}, input="")
+    assert result.exit_code == 2, result.output
+    assert "WORKER_BUFFER_TARGET must exceed" in result.output
