@@ -10,8 +10,6 @@ import click
 
 from livedub.cli.common import fail, settings_or_exit, start_command
 from livedub.config.settings import PathSettings, StsMode, WorkerSettings
-from livedub.core.bundle import new_run_id
-from livedub.proc.title import set_title, worker_title
 
 
 def _check_urls(settings: WorkerSettings) -> None:
@@ -73,15 +71,12 @@ def worker_cmd(stream_id: str | None, input_url: str | None, output_url: str | N
 
     prepared = None
     if settings.standby:
-        set_title(worker_title("", ""))
         prepared = prepare_standby(settings, paths)
         if not isinstance(prepared, Prepared):
             sys.exit(int(prepared))
         settings = _assigned(overrides)
     _check_urls(settings)
-    run_id = settings.run_id or new_run_id()
-    set_title(worker_title(settings.stream_id, run_id))
-    sys.exit(int(run_worker(settings.model_copy(update={"run_id": run_id}), paths, prepared)))
+    sys.exit(int(run_worker(settings, paths, prepared)))
 
 
 def _assigned(overrides: dict[str, Any]) -> WorkerSettings:

@@ -17,6 +17,7 @@ from livedub.core.bundle import new_run_id
 from livedub.obs.logging import bind_context
 from livedub.obs.metrics import serve_metrics
 from livedub.proc.standby import STANDBY_KEY, StandbyState
+from livedub.proc.title import set_title, worker_title
 from livedub.worker.audio_path import AudioPathContext, AudioPathUnavailable, create_audio_path, start_sts
 from livedub.worker.exit_codes import ExitCode
 from livedub.worker.gst import GstUnavailable, require_gst
@@ -46,6 +47,7 @@ def _gst_or_exit() -> ExitCode | None:
 def prepare_standby(settings: WorkerSettings, paths: PathSettings) -> Prepared | ExitCode:
     """Import the pipeline and start the STS engine (models load in the background) for a stream
     not known yet; the exit code the worker would have failed with otherwise."""
+    set_title(worker_title("", ""))
     failed = _gst_or_exit()
     if failed is not None:
         return failed
@@ -86,6 +88,7 @@ def run_worker(settings: WorkerSettings, paths: PathSettings, prepared: Prepared
     # log lines and its run bundle always agree on the run
     run_id = settings.run_id or new_run_id()
     bind_context(streamId=settings.stream_id, runId=run_id)
+    set_title(worker_title(settings.stream_id, run_id))
     if prepared is None:
         failed = _gst_or_exit()
         if failed is not None:
