@@ -46,7 +46,7 @@ from livedub.sts.protocols import (
     VoiceActivityDetector,
 )
 from livedub.sts.registry import LoadContext, Stage
-from livedub.sts.text import looks_repetitive, normalize_for_mt, split_sentences
+from livedub.sts.text import echoes_prompt, looks_repetitive, normalize_for_mt, split_sentences
 from livedub.sts.voices import VoiceProfile, fast_voice, resolve_voice
 
 log = logging.getLogger(__name__)
@@ -345,7 +345,12 @@ class StsPipeline:
             with self._prompt_lock:
                 prompt = self._prompt
             started = clock()
-            transcript = replace(self.asr.transcribe(speech16, language=self._asr_language(), prompt=prompt), key=key)
+            transcript = self.asr.transcribe(speech16, language=self._asr_language(), prompt=prompt)
+            if prompt and echoes_prompt(transcript.text, prompt):
+                # Whisper repeating its context instead of this speech: heard again without it
+                log.warning("ASR repeated its prompt; transcribed again without it", extra={**log_extra})
+                transcript = self.asr.transcribe(speech16, language=self._asr_language(), prompt="")
+            transcript = replace(transcript, key=key)
             timings["asr"] = clock() - started
             text = normalize_for_mt(transcript.text)
             if looks_repetitive(text):

@@ -56,6 +56,21 @@ def looks_repetitive(text: str, *, min_chars: int = 40, max_ratio: float = 2.4) 
     return len(data) >= min_chars and len(data) / len(zlib.compress(data)) > max_ratio
 
 
+_WORD = re.compile(r"\w+(?:'\w+)?")
+
+
+def echoes_prompt(text: str, prompt: str, *, min_words: int = 3) -> bool:
+    """True when a transcript of ``min_words`` or more words is word for word a stretch of the
+    ``prompt`` it was decoded with: Whisper's prompt echo, which it produces on speech it cannot
+    follow (heard: four segments in a row of "The number you have dialed is not in service" over
+    other prompts). Case and punctuation do not count."""
+    said = _WORD.findall(text.lower())
+    context = _WORD.findall(prompt.lower())
+    if len(said) < min_words or len(said) > len(context):
+        return False
+    return any(context[i:i + len(said)] == said for i in range(len(context) - len(said) + 1))
+
+
 def normalize_for_tts(text: str, language: str) -> str:
     """Make a translation speakable: symbols to words in ``language``, no markup characters,
     quotes simplified, spaces tidy. Digits are left to the phonemizer (espeak-ng reads them in the

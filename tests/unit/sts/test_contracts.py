@@ -104,6 +104,17 @@ def test_apertium_keeps_reserved_characters_and_survives_many_requests(load_ctx)
         assert "casa" in mt.translate(f"The house {i}.", source="en", target="es").text.lower()
 
 
+def test_apertium_speaks_an_inflection_it_does_not_list_in_the_target_language(load_ctx) -> None:
+    mt = _load(Stage.mt, "apertium", load_ctx)
+    # the dictionary has "log" (registro) and "identified", not "logged" nor "unidentified"
+    assert mt.translate("Agent logged in.", source="en", target="es").text == "Agente registro en."
+    out = mt.translate("It does not accept unidentified calls.", source="en", target="es").text
+    assert "no identificado" in out and "unidentified" not in out
+    # a word no form of which it knows (a name) is kept as said, without Apertium's mark
+    assert mt.translate("Zorblax is here.", source="en", target="es").text.startswith("Zorblax ")
+    assert mt.translate("He said *hello* twice.", source="en", target="es").text == "Dijo hola dos veces."
+
+
 # ---- TTS -----------------------------------------------------------------------------------------
 VOICES = {"kokoro": resolve_voice("es-dora", "es"), "piper": resolve_voice("en-joe", "en"),
           "pico": resolve_voice("es-pico", "es"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -191,3 +192,37 @@ def test_ducking_lowers_the_background_only_where_the_vad_heard_speech() -> None
     assert separation.background[9 * RATE // 10, 0] == pytest.approx(0.3)
     np.testing.assert_allclose(separation.speech + separation.background, mix, atol=1e-6)
     assert separator.separate(mix).background.max() < 0.1  # the level rule alone would duck it all
+
+
+class EchoingRecognizer(FakeRecognizer):
+    """Whisper's prompt echo: given a context, it returns the context's last sentence instead of the speech."""
+
+    def __init__(self, **options) -> None:
+        super().__init__(**options)
+        self.prompts: list[str] = []
+
+    def transcribe(self, audio: np.ndarray, *, language: str | None, prompt: str = ""):
+        self.prompts.append(prompt)
+        heard = super().transcribe(audio, language=language)
+        if prompt:
+            return replace(heard, text=prompt.rsplit(". ", 1)[-1])
+        return heard
+
+
+def test_an_asr_echo_of_its_prompt_is_transcribed_again_without_the_prompt() -> None:
+    pipeline = StsPipeline.build(StsConfig.fakes(voice="fake:v"))
+    echoing = EchoingRecognizer(script=("The number you have dialed is not in service.",
+                                        "Weasels have eaten our phone system."))
+    pipeline.asr = echoing
+    first = pipeline.process_detailed(fragment(0, speechy(2.0)))  # script line 0 (2.0 s -> index 0)
+    second = pipeline.process_detailed(fragment(1, speechy(2.1)))  # script line 1, decoded with line 0 as context
+    assert first.spoken_text == "The number you have dialed is not in service."
+    assert second.spoken_text == "Weasels have eaten our phone system."
+    assert echoing.prompts == ["", first.spoken_text, ""]  # the echo was heard again without its prompt
+
+
+def test_speech_that_really_repeats_is_kept_when_heard_again_without_the_prompt() -> None:
+    pipeline = StsPipeline.build(StsConfig.fakes(voice="fake:v", asr_options={"script": ("Thank you all for coming.",)}))
+    pipeline.process_detailed(fragment(0, speechy(2.0)))
+    again = pipeline.process_detailed(fragment(1, speechy(2.0)))
+    assert again.spoken_text == "Thank you all for coming."

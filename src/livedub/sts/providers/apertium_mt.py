@@ -3,7 +3,13 @@
 A subprocess per sentence costs 130-160 ms (the pipeline's ten programs load their transducers);
 a long-lived pipeline built from the pair's ``modes/<pair>.mode`` file, every program in
 null-flush mode (``-z``), answers in a few ms: each request ends with ``\\0`` and every program
-flushes its output at that byte. Unknown words pass through unmarked.
+flushes its output at that byte.
+
+A word outside the pair's dictionary comes back marked (``*logged``). Passed through, an English
+word in a Spanish sentence is what a viewer hears most ("Agente logged en."), so each unknown
+word is tried again as the forms it may be inflected from (``logged`` -> ``log``, ``dialed`` ->
+``dial``, ``unidentified`` -> "no" + ``identified``) and replaced by the first one the
+dictionary knows. A word none of them explains (a name, a brand) stays as it was said.
 """
 
 from __future__ import annotations
@@ -32,6 +38,10 @@ ISO3_TO_1 = {"eng": "en", "spa": "es", "por": "pt", "fra": "fr", "cat": "ca", "i
              "deu": "de", "oci": "oc", "ron": "ro", "nld": "nl", "eus": "eu", "arg": "an", "ast": "ast"}
 _RESERVED = re.compile(r"([\[\]\\^$/<>@{}*#+~])")  # Apertium stream-format characters, escaped
 _UNESCAPE = re.compile(r"\\(.)")
+_UNKNOWN = re.compile(r"(?<!\\)\*(\w[\w'-]*)")  # an unknown-word mark in the raw output
+_SHORT_CVC = re.compile(r"^[^aeiouy]*[aeiou][^aeiouwxy]$")  # one syllable, consonant-vowel-consonant
+# the negating prefix "un-" in the target language (unidentified -> no identificado)
+NEGATION = {"es": "no", "pt": "não", "fr": "non", "it": "non", "ca": "no", "gl": "non", "ro": "ne"}
 
 
 def discover_pairs(modes_dirs: tuple[Path, ...] = MODES_DIRS) -> dict[tuple[str, str], Path]:
@@ -55,6 +65,39 @@ def null_flush_command(mode_file: Path) -> str:
                       for stage in stages)
 
 
+def inflection_sources(word: str) -> list[tuple[str, bool]]:
+    """English forms an unknown ``word`` may be inflected or derived from, most likely first, each
+    with whether a negating ``un-`` was taken off (``logged`` -> log; ``unidentified`` -> identified)."""
+    w = word.lower()
+    found: list[str] = []
+
+    def add(stem: str) -> None:
+        if len(stem) >= 3 and stem != w and stem not in found:
+            found.append(stem)
+
+    for suffix, replacements in (("ied", ("y",)), ("ies", ("y",)), ("ed", ("", "e")), ("ing", ("", "e")),
+                                 ("es", ("",)), ("s", ("",)), ("ly", ("",)), ("er", ("", "e")), ("est", ("", "e"))):
+        if w.endswith(suffix) and len(w) > len(suffix) + 2:
+            stem = w[:-len(suffix)]
+            if len(stem) >= 3 and stem[-1] == stem[-2] and stem[-1] not in "aeiouls":  # logged, stopping
+                add(stem[:-1])
+            if len(replacements) == 2 and _SHORT_CVC.search(stem):
+                replacements = replacements[::-1]  # hoped, timed: one short syllable drops an 'e'
+            for tail in replacements:
+                add(stem + tail)
+    sources = [(stem, False) for stem in found]
+    if w.startswith("un") and len(w) > 5:
+        sources += [(w[2:], True)]
+    return sources
+
+
+def _clean(raw: str) -> str:
+    """Apertium's stream format to plain text: unescaped, its marks gone ('*' an unknown word kept,
+    '#' a generation gap, '@' an untranslated lemma)."""
+    cleaned = _UNESCAPE.sub(r"\1", _UNKNOWN.sub(r"\1", raw)).replace("#", "").replace("@", "")
+    return re.sub(r"\s+", " ", cleaned).strip()
+
+
 class _Pipeline:
     def __init__(self, mode_file: Path, timeout_s: float) -> None:
         self._command = null_flush_command(mode_file)
@@ -64,9 +107,10 @@ class _Pipeline:
 
     def _start(self) -> subprocess.Popen[bytes]:
         if self._process is None or self._process.poll() is not None:
-            # $1 = -n (no unknown-word marks), $2 = "" (tagger option), as the `apertium` script passes
+            # $1 = -g (generation with unknown-word marks), $2 = "" (tagger option), as the `apertium`
+            # script passes them
             self._process = subprocess.Popen(
-                ["bash", "-c", self._command, "apertium", "-n", ""], stdin=subprocess.PIPE,
+                ["bash", "-c", self._command, "apertium", "-g", ""], stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True,
                 env={**os.environ, "LC_ALL": "C.UTF-8"},
             )
@@ -144,11 +188,31 @@ class ApertiumTranslator:
         pipeline = self._pipeline(source, target)
         if not text.strip():
             return Translation(text, "", source, target, "apertium")
-        raw = pipeline.translate(text.strip())
-        # unescape the stream format; '#' marks a generation gap, '@' an untranslated lemma
-        cleaned = _UNESCAPE.sub(r"\1", raw).replace("#", "").replace("@", "")
-        cleaned = re.sub(r"\s+", " ", cleaned).strip()
-        return Translation(text, cleaned, source, target, "apertium")
+        # a '*' of the text would read as an unknown-word mark in the reply (and is not spoken anyway)
+        raw = pipeline.translate(text.replace("*", " ").strip())
+        raw = _UNKNOWN.sub(lambda m: self._unknown(pipeline, m.group(1), target), raw)
+        return Translation(text, _clean(raw), source, target, "apertium")
+
+    def _unknown(self, pipeline: _Pipeline, word: str, target: str) -> str:
+        """A replacement for a word the dictionary does not know: the translation of the first form it
+        may come from that the dictionary knows, else the word itself."""
+        for candidate, prefix in inflection_sources(word):
+            raw = pipeline.translate(candidate)
+            if "*" in raw or "#" in raw or not raw.strip():
+                continue
+            translated = _clean(raw).strip(" .,;:!?")
+            if not translated or len(translated.split()) > 3:
+                continue
+            if not word[:1].isupper():  # alone, the candidate came back capitalised as a sentence
+                translated = translated[:1].lower() + translated[1:]
+            if prefix:
+                negation = NEGATION.get(target.split("-")[0])
+                if negation is None:
+                    continue
+                translated = f"{negation} {translated}"
+            return translated
+        log.debug("word not in the dictionary, kept as said", extra={"chars": len(word)})
+        return word
 
     def close(self) -> None:
         with self._lock:
