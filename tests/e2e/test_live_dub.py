@@ -4,8 +4,7 @@ About 59 s of real recorded English speech (9 Asterisk prompts, 12 sentences, no
 with a white flash every 2 s, is published in real time to ``live/news/in`` while a viewer that
 started before the publisher records ``live/news/out``. Then, on what the viewer received:
 
-* every speech span sounds Spanish to Whisper, with no English words left (not met for one prompt: the
-  translator passes a word it does not know through);
+* every speech span sounds Spanish to Whisper, with no English words left (not always met: see the xfail);
 * at least 95 % of the speech segments were dubbed (the worker's run bundle), none by pass-through;
 * the music where nobody speaks is as loud as in the input;
 * audio and video stay together (the music under the video lines up with the input's within 40 ms);
@@ -60,6 +59,7 @@ MUSIC_TOLERANCE_DB = 3.0
 SYNC_TOLERANCE_S = 0.040
 EDGE_TOLERANCE_S = 1.0
 GAP_S = 2.5  # music between the prompts: longer than the dub's run-on (WORKER_SEGMENT_SPILL) plus margins
+VIEWER_PATIENCE_US = "20000000"  # 20 s: more than the delay (5 s) plus the worker's start
 RUN_ON_S = 1.1  # after speech ends the dub may still speak this long (1 s spill, 0.1 s of VAD hangover)
 
 
@@ -74,12 +74,14 @@ class LiveRun:
 
 
 def _viewer(url: str, out: Path, stop: threading.Event, log: Path) -> None:
-    """A player that starts before the stream exists and keeps trying until it gets it (like hls.js or OBS)."""
+    """A player that starts before the stream exists and keeps trying until it gets it (like hls.js or OBS).
+    Like ffplay or OBS it waits on a quiet connection for longer than the dub's delay: the embedded nginx
+    lets it wait on the output before the worker publishes it, and the first frame comes a delay later."""
     deadline = time.monotonic() + 240
     with log.open("ab") as log_file:
         while not stop.is_set() and time.monotonic() < deadline:
             process = subprocess.run(
-                ["ffmpeg", "-hide_banner", "-loglevel", "warning", "-nostdin", "-y", "-rw_timeout", RW_TIMEOUT_US,
+                ["ffmpeg", "-hide_banner", "-loglevel", "warning", "-nostdin", "-y", "-rw_timeout", VIEWER_PATIENCE_US,
                  "-i", url, "-c", "copy", "-f", "flv", str(out)],
                 stdout=log_file, stderr=log_file, timeout=240, check=False)
             if out.exists() and out.stat().st_size > 10_000:
@@ -204,9 +206,9 @@ def whisper():
         missing(f"whisper-base not available: {exc}")
 
 
-@pytest.mark.xfail(strict=False, reason="Apertium, the only en->es translator with packaged weights, passes words "
-                   "it does not know through ('Agent logged in.' -> 'Agente logged en.', heard as German): "
-                   "docs/worker.md, 'Not done yet / limits'")
+@pytest.mark.xfail(strict=False, reason="a short segment in which Whisper hears no words keeps its audio as it "
+                   "came, its speech included (heard: a lone 'Please' before a pause), and the translator speaks "
+                   "names and words it cannot derive as they were said: docs/worker.md, 'Not done yet / limits'")
 def test_whisper_hears_spanish_in_every_speech_span_and_no_english(live_run: LiveRun, aligned: Alignment,
                                                                      whisper) -> None:
     heard = []
@@ -275,7 +277,7 @@ def test_the_viewer_gets_the_end(live_run: LiveRun, aligned: Alignment) -> None:
 
 @pytest.mark.xfail(strict=True, reason="the worker starts on the publish hook and joins the live input at its next "
                    "keyframe: about 2 s of the start are lost (docs/worker.md, 'The first seconds'; "
-                   "MEDIA_INGEST_HOLD, experimental, closes this gap)")
+                   "MEDIA_INGEST_HOLD, experimental, closes this gap but moved the audio off the video)")
 def test_the_viewer_gets_the_start(live_run: LiveRun, aligned: Alignment) -> None:
     first_received = aligned.out_first_frame - aligned.shift  # in input time; the input starts at 0
     assert first_received <= EDGE_TOLERANCE_S, {"firstReceived": first_received}

@@ -80,8 +80,8 @@ class MediaSettings(SettingsBase):
     nginx_binary: str = Field("nginx", description="Name or path of the nginx binary (embedded backend).")
     ingest_hold: Duration = Field(
         0.0, ge=0, le=10, description="nginx, experimental: a new publisher waits up to this long until its "
-        "worker reads the stream, so the dub starts at the stream's first frame; readers then stay connected "
-        "when a publisher leaves (0: off; docs/worker.md 'The first seconds').")
+        "worker reads the stream, so the output starts at the stream's first frame (0: off, the worker joins "
+        "at a later keyframe; docs/worker.md 'The first seconds').")
 
 
 class Launcher(str, Enum):

@@ -97,6 +97,8 @@ http {{
     server {{
         listen {api_host}:{api_port};
         location /stat {{ rtmp_stat all; }}
+        # drop/subscriber: the bridge ends the viewers of an output whose worker stopped publishing
+        location /control {{ rtmp_control all; }}
     }}
 }}
 """
@@ -136,8 +138,12 @@ class HookBridge:
 
     def __init__(self, target: HookTarget, timeout: float = 2.0, worker_addrs: Iterable[str] = (),
                  retry_for: float = 3.0, is_published: Callable[[str], bool] | None = None,
-                 readers: Callable[[str], int] | None = None, hold_for: float = 0.0) -> None:
+                 readers: Callable[[str], int] | None = None, hold_for: float = 0.0,
+                 drop_readers: Callable[[str], int] | None = None) -> None:
         self.target = target
+        # with idle_streams on, nginx keeps an output's viewers connected after its worker stopped
+        # publishing (ffmpeg players then wait for ever): ``drop_readers`` ends them
+        self.drop_readers = drop_readers
         # held ingest: ``readers`` counts who waits on a path (nginx's /stat); for up to ``hold_for``
         # seconds a new publisher is answered only once one more reader (its worker) waits
         self.readers = readers
@@ -207,7 +213,21 @@ class HookBridge:
             log.warning("refused a publisher from another machine on a non-ingest path",
                         extra={"path": payload["path"], "addr": addr[:64]})
             return 403
+        if callback.endswith("/publish_done") and self.drop_readers is not None:
+            threading.Thread(target=self._end_readers, args=(payload["path"],), name="nginx-drop-readers",
+                             daemon=True).start()
         return 200
+
+    def _end_readers(self, path: str) -> None:
+        """The viewers of an output that stopped: disconnected, as without idle_streams (and on MediaMTX)."""
+        assert self.drop_readers is not None
+        try:
+            dropped = self.drop_readers(path)
+        except httpx.HTTPError as exc:
+            log.warning("could not end the viewers of a stopped output", extra={"path": path, "error": str(exc)})
+            return
+        if dropped:
+            log.info("ended the viewers of a stopped output", extra={"path": path, "viewers": dropped})
 
     def _hold(self, path: str, waiting: int | None) -> None:
         """Keep nginx's publisher waiting (its ``on_publish`` unanswered) until the worker just
@@ -354,7 +374,8 @@ class NginxMediaServer(MediaServer):
             (self.prefix / sub).mkdir(parents=True, exist_ok=True)
         if hooks is not None:
             self._bridge = HookBridge(hooks, worker_addrs=host_addresses(self.host), is_published=self.path_is_live,
-                                      retry_for=HOOK_RETRY_S, readers=self.path_readers, hold_for=self.ingest_hold)
+                                      retry_for=HOOK_RETRY_S, readers=self.path_readers, hold_for=self.ingest_hold,
+                                      drop_readers=self.drop_readers if self.idle_streams else None)
             self._bridge.start()
         conf = self.prefix / "nginx.conf"
         conf.write_text(self.config_text(self._bridge.url if self._bridge else None))
@@ -410,6 +431,17 @@ class NginxMediaServer(MediaServer):
 
     def path_is_live(self, path: str) -> bool:
         return path.strip("/") in parse_stat_live(self.stat_xml())
+
+    def drop_readers(self, path: str) -> int:
+        """Disconnect whoever plays ``path`` (nginx-rtmp's control API); how many were dropped."""
+        app, _, name = path.strip("/").partition("/")
+        # nginx compares the arguments as sent, undecoded: cam%2Fout would match nothing (the path is
+        # a validated live/<id>/out, nothing in it needs encoding)
+        response = httpx.get(f"http://127.0.0.1:{self.api_port}/control/drop/subscriber?app={app}&name={name}",
+                             timeout=2.0)
+        response.raise_for_status()
+        text = response.text.strip()
+        return int(text) if text.isdigit() else 0
 
     def path_readers(self, path: str) -> int:
         return parse_stat_readers(self.stat_xml()).get(path.strip("/"), 0)

@@ -9,9 +9,9 @@ fit -> remix, one speech segment at a time, several segments at once.
 core's :class:`~livedub.core.processor.Separator` (served from the last separations when it can).
 Models come from the process-wide cache (:mod:`livedub.sts.cache`), so building a second pipeline
 for another stream in the same process loads nothing new. One pipeline per stream: it holds that
-stream's ASR prompt (the previous segments' text).
+stream's ASR prompt (the text of a sentence a segment cut left open).
 
-Per segment: one ASR call (the previous text as prompt), translation a sentence at a time, one TTS
+Per segment: one ASR call (a sentence left open by the previous segment as prompt), translation a sentence at a time, one TTS
 call per sentence, the dub placed where the speech started and allowed to run on into the spill
 past the segment's end before it is sped up. Quality rungs (``quality_rungs``): ``natural`` (the
 stream's voice, model separation), ``fast`` (the fast voice, Pico), ``fastest`` (fast voice, ducking).
@@ -74,7 +74,7 @@ class StsConfig:
     duration: DurationPolicy = field(default_factory=DurationPolicy)
     mix: MixSettings = field(default_factory=MixSettings)
     vad_threshold: float = 0.5
-    prompt_chars: int = 200  # previous source text given to the ASR as context (0: none)
+    prompt_chars: int = 200  # the open sentence's source text given to the next ASR call as context (0: none)
 
     @classmethod
     def from_settings(cls, worker: WorkerSettings, paths: PathSettings, **overrides: Any) -> StsConfig:
@@ -359,8 +359,11 @@ class StsPipeline:
                             extra={**log_extra, "chars": len(text)})
                 text = ""
         if text and self.config.prompt_chars:
+            # only a sentence still open carries into the next segment's ASR (a segment cut inside it);
+            # finished sentences as context make Whisper echo them over speech it cannot follow
+            rest = split_sentences(text)[1]
             with self._prompt_lock:
-                self._prompt = (self._prompt + " " + text)[-self.config.prompt_chars:].strip()
+                self._prompt = (self._prompt + " " + rest)[-self.config.prompt_chars:].strip() if rest else ""
 
         translation: Translation | None = None
         speech = fit = None

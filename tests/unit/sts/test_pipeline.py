@@ -194,31 +194,41 @@ def test_ducking_lowers_the_background_only_where_the_vad_heard_speech() -> None
     assert separator.separate(mix).background.max() < 0.1  # the level rule alone would duck it all
 
 
-class EchoingRecognizer(FakeRecognizer):
-    """Whisper's prompt echo: given a context, it returns the context's last sentence instead of the speech."""
+class PromptedRecognizer(FakeRecognizer):
+    """Records the prompt of each call; ``echo``: Whisper's prompt echo, the prompt's last sentence
+    returned instead of the speech whenever there is a prompt."""
 
-    def __init__(self, **options) -> None:
+    def __init__(self, *, echo: bool, **options) -> None:
         super().__init__(**options)
+        self.echo = echo
         self.prompts: list[str] = []
 
     def transcribe(self, audio: np.ndarray, *, language: str | None, prompt: str = ""):
         self.prompts.append(prompt)
         heard = super().transcribe(audio, language=language)
-        if prompt:
+        if prompt and self.echo:
             return replace(heard, text=prompt.rsplit(". ", 1)[-1])
         return heard
 
 
 def test_an_asr_echo_of_its_prompt_is_transcribed_again_without_the_prompt() -> None:
     pipeline = StsPipeline.build(StsConfig.fakes(voice="fake:v"))
-    echoing = EchoingRecognizer(script=("The number you have dialed is not in service.",
-                                        "Weasels have eaten our phone system."))
+    echoing = PromptedRecognizer(echo=True, script=("The number you have dialed is not in", "service."))
     pipeline.asr = echoing
     first = pipeline.process_detailed(fragment(0, speechy(2.0)))  # script line 0 (2.0 s -> index 0)
-    second = pipeline.process_detailed(fragment(1, speechy(2.1)))  # script line 1, decoded with line 0 as context
-    assert first.spoken_text == "The number you have dialed is not in service."
-    assert second.spoken_text == "Weasels have eaten our phone system."
+    second = pipeline.process_detailed(fragment(1, speechy(2.1)))  # line 1, decoded with the open sentence
+    assert first.spoken_text == "The number you have dialed is not in"
+    assert second.spoken_text == "service."
     assert echoing.prompts == ["", first.spoken_text, ""]  # the echo was heard again without its prompt
+
+
+def test_only_a_sentence_still_open_is_the_next_segment_s_asr_prompt() -> None:
+    pipeline = StsPipeline.build(StsConfig.fakes(voice="fake:v"))
+    recording = PromptedRecognizer(echo=False, script=("Good evening. Tonight we", "look at the weather.", "And then"))
+    pipeline.asr = recording
+    for i, seconds in enumerate((3.0, 3.1, 3.2, 3.0)):  # script lines 0, 1, 2, 0
+        pipeline.process_detailed(fragment(i, speechy(seconds)))
+    assert recording.prompts == ["", "Tonight we", "", "And then"]
 
 
 def test_speech_that_really_repeats_is_kept_when_heard_again_without_the_prompt() -> None:
