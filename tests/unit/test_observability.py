@@ -98,3 +98,14 @@ def test_metrics_are_served_over_http() -> None:
 def test_http_paths_are_not_mistaken_for_stream_keys() -> None:
     assert redact_url("http://127.0.0.1:8080/v1/mediamtx/events/ready") == "http://127.0.0.1:8080/v1/mediamtx/events/ready"
     assert redact_url("https://u:p@h/x?token=abc") == "https://***@h/x?***"
+
+
+def test_a_child_s_log_line_is_read_back_only_when_it_has_the_key() -> None:
+    from livedub.obs.logging import parse_record
+
+    assert parse_record('{"msg": "worker ending", "reason": "done", "exitCode": 0}', "reason") == {
+        "msg": "worker ending", "reason": "done", "exitCode": 0}
+    assert parse_record('{"msg": "the word \\"reason\\" in a message"}', "reason") is None  # quoted, not a key
+    assert parse_record('not json "reason"', "reason") is None
+    assert parse_record('["reason"]', "reason") is None
+    assert parse_record('{"msg": "other"}', "reason") is None

@@ -67,6 +67,18 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
     return out
 
 
+def parse_record(line: str, key: str) -> dict[str, Any] | None:
+    """One JSON log line read back (a child process's): the record when it has ``key``, else None.
+    Most lines do not, so the text is checked for the quoted key before it is parsed."""
+    if f'"{key}"' not in line:
+        return None
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) and key in record else None
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return json.dumps(_fields(record), default=str, ensure_ascii=False)

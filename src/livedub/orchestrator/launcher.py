@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import IO, Protocol
 
 from livedub.config.settings import WorkerSettings
+from livedub.obs.logging import parse_record
 from livedub.obs.redact import redact_text
 from livedub.orchestrator.query import StreamSettings
 from livedub.proc.child import spawn, terminate
@@ -336,13 +337,8 @@ MAX_REASON_CHARS = 300
 def exit_reason(line: str) -> str | None:
     """The reason in a worker's "ending"/"failing" log line (a JSON record with ``exitCode`` and
     ``reason``), redacted and cut; None for any other line."""
-    if '"reason"' not in line:  # cheap filter: most lines are not the last word
-        return None
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return None
-    if not isinstance(record, dict) or "exitCode" not in record or not isinstance(record.get("reason"), str):
+    record = parse_record(line, "reason")
+    if record is None or "exitCode" not in record or not isinstance(record["reason"], str):
         return None
     reason = redact_text(record["reason"]).strip()
     return reason[:MAX_REASON_CHARS] or None

@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import IO
 
+from livedub.obs.logging import parse_record
+
 MAX_LINE_BYTES = 16 * 1024
 STANDBY_KEY = "standby"  # in a standby's JSON log line once its models have loaded (or failed to)
 
@@ -72,11 +74,6 @@ def read_assignment(stream: IO[str]) -> Assignment | None:
 
 def standby_state(line: str) -> StandbyState | None:
     """The state a standby's log line reports (ready or failed); None for any other line."""
-    if f'"{STANDBY_KEY}"' not in line:  # cheap filter: most lines are not this one
-        return None
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return None
-    value = record.get(STANDBY_KEY) if isinstance(record, dict) else None
+    record = parse_record(line, STANDBY_KEY)
+    value = record[STANDBY_KEY] if record is not None else None
     return StandbyState(value) if value in (StandbyState.ready.value, StandbyState.failed.value) else None
