@@ -219,8 +219,12 @@ class HookBridge:
         return 200
 
     def _end_readers(self, path: str) -> None:
-        """The viewers of an output that stopped: disconnected, as without idle_streams (and on MediaMTX)."""
+        """The viewers of an output that stopped: disconnected, as without idle_streams (and on MediaMTX).
+        Not while the path is still published: nginx also reports the end of a publisher it refused (one
+        from another machine), and that must not cut off the worker's viewers."""
         assert self.drop_readers is not None
+        if self._still_published(path):
+            return
         try:
             dropped = self.drop_readers(path)
         except httpx.HTTPError as exc:

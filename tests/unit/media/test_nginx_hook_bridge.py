@@ -284,3 +284,27 @@ def test_no_hold_when_the_orchestrator_starts_no_worker(result: str) -> None:
         bridge._server.server_close()
         orchestrator.server.shutdown()
         orchestrator.server.server_close()
+
+
+@pytest.mark.parametrize(("still_published", "dropped"), [(False, ["live/cam1/out"]), (True, [])])
+def test_an_output_s_viewers_are_ended_only_once_nobody_publishes_it(still_published: bool,
+                                                                     dropped: list[str]) -> None:
+    """on_publish_done also comes for a publisher nginx refused (from another machine): the worker's
+    output is then still published and its viewers stay."""
+    calls: list[str] = []
+
+    def drop(path: str) -> int:
+        calls.append(path)
+        return 1
+
+    bridge = HookBridge(HookTarget("http://127.0.0.1:9"), is_published=lambda path: still_published,
+                        drop_readers=drop)
+    try:
+        form = {"call": "publish_done", "addr": "127.0.0.1", "clientid": "7", "app": "live", "name": "cam1/out"}
+        assert bridge.handle("/publish_done", form) == 200
+        for thread in threading.enumerate():
+            if thread.name == "nginx-drop-readers":
+                thread.join(5)
+        assert calls == dropped
+    finally:
+        bridge._server.server_close()
