@@ -79,11 +79,15 @@ class QualityLadder:
         return self.config.mode != AUTO or len(self.rungs) == 1
 
     def observe(self, slack_ns: int | None, cost_ns: int | None = None, audio_ns: int | None = None,
-                rung: str | None = None) -> StepTaken | None:
+                rung: str | None = None, voiced: bool = True) -> StepTaken | None:
         """A segment's outcome: ns to spare before its deadline (``None``: it timed out), what its STS
-        call cost and how long it was, on ``rung`` (default: the current one)."""
+        call cost and how long it was, on ``rung`` (default: the current one). ``voiced`` False: the
+        STS heard no words and voiced nothing; such a segment is cheap on every rung, so it says
+        nothing of the rung's cost or of room for a better one (it can still step down)."""
         rung = rung or self.rung
-        if cost_ns is not None and audio_ns:
+        if not voiced and slack_ns is not None and slack_ns >= self.config.down_slack_ns:
+            return None
+        if cost_ns is not None and audio_ns and voiced:
             per_s = cost_ns / audio_ns
             old = self._cost_per_s.get(rung)
             weight = self.config.cost_smoothing

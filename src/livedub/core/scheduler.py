@@ -461,7 +461,8 @@ class StreamingCore:
         for fix in clean.fixes:
             self._metrics.sanitiser_fixes.labels(case=fix.value).inc()
         self._breaker.record_success(rtt)
-        self._quality(job.deadline - reply.completed_at, cost_ns=rtt, audio_ns=segment.duration, rung=segment.tier)
+        self._quality(job.deadline - reply.completed_at, cost_ns=rtt, audio_ns=segment.duration, rung=segment.tier,
+                      voiced=bool(reply.dubbed.translation))
         tier = reply.dubbed.tier or segment.tier
         self._last_good = clean.samples
         job.state, job.tail = JobState.resolved, _clean_tail(reply.dubbed.tail, segment.spill_ns)
@@ -494,8 +495,8 @@ class StreamingCore:
                     job.segment.id, rtt // 1_000_000, extra=self._job_extra(job))
 
     def _quality(self, slack_ns: int | None, *, cost_ns: int | None = None, audio_ns: int | None = None,
-                 rung: str | None = None) -> None:
-        taken = self._ladder.observe(slack_ns, cost_ns, audio_ns, rung)
+                 rung: str | None = None, voiced: bool = True) -> None:
+        taken = self._ladder.observe(slack_ns, cost_ns, audio_ns, rung, voiced)
         if taken is None:
             return
         self._steps.append(taken)

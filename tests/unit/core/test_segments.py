@@ -91,6 +91,20 @@ def test_ladder_starts_on_the_cheapest_rung_steps_up_with_room_and_down_when_lat
     assert ladder.observe(None).new == "fastest"  # a timeout on the current rung steps down
 
 
+def test_segments_where_nothing_was_voiced_are_no_evidence_of_room_for_a_better_rung() -> None:
+    # seen in the demo: two music-only segments (30-90 ms of STS) and one sentence stepped up to a rung
+    # the next sentence could not afford
+    ladder = QualityLadder(("natural", "fast", "fastest"), LadderConfig(up_after=2))
+    seg = 2 * SECOND
+    assert ladder.observe(3 * SECOND, 400 * MS, seg) is None  # a voiced segment with room
+    assert [ladder.observe(3 * SECOND, 50 * MS, seg, voiced=False) for _ in range(5)] == [None] * 5
+    assert ladder.rung == "fastest" and ladder.expected_extra_ns(seg) == 400 * MS  # its cost estimate unchanged
+    step = ladder.observe(3 * SECOND, 400 * MS, seg)  # the second voiced one in a row
+    assert step is not None and step.new == "fast"
+    # one that timed out still steps down, voiced or not
+    assert ladder.observe(None, voiced=False).new == "fastest"
+
+
 def test_a_segment_the_current_rung_cannot_voice_in_time_gets_a_cheaper_one_without_moving_the_ladder() -> None:
     ladder = QualityLadder(("natural", "fast", "fastest"),
                            LadderConfig(up_after=1, up_margin_ns=0, down_slack_ns=SECOND // 4, up_uncertainty=0.5))
