@@ -348,7 +348,7 @@ class StsPipeline:
             transcript = self.asr.transcribe(speech16, language=self._asr_language(), prompt=prompt)
             if prompt and echoes_prompt(transcript.text, prompt):
                 # Whisper repeating its context instead of this speech: heard again without it
-                log.warning("ASR repeated its prompt; transcribed again without it", extra={**log_extra})
+                log.warning("ASR repeated its prompt; transcribed again without it", extra=log_extra)
                 transcript = self.asr.transcribe(speech16, language=self._asr_language(), prompt="")
             transcript = replace(transcript, key=key)
             timings["asr"] = clock() - started

@@ -196,7 +196,10 @@ class ApertiumTranslator:
     def _unknown(self, pipeline: _Pipeline, word: str, target: str) -> str:
         """A replacement for a word the dictionary does not know: the translation of the first form it
         may come from that the dictionary knows, else the word itself."""
+        negation = NEGATION.get(target.split("-")[0])
         for candidate, prefix in inflection_sources(word):
+            if prefix and negation is None:
+                continue  # no word for the "un-" it stands for: not worth a lookup
             raw = pipeline.translate(candidate)
             if "*" in raw or "#" in raw or not raw.strip():
                 continue
@@ -206,9 +209,6 @@ class ApertiumTranslator:
             if not word[:1].isupper():  # alone, the candidate came back capitalised as a sentence
                 translated = translated[:1].lower() + translated[1:]
             if prefix:
-                negation = NEGATION.get(target.split("-")[0])
-                if negation is None:
-                    continue
                 translated = f"{negation} {translated}"
             return translated
         log.debug("word not in the dictionary, kept as said", extra={"chars": len(word)})
