@@ -147,6 +147,19 @@ def longest_silence_s(samples: np.ndarray, threshold: float = 0.001) -> float:
     return longest / 1000.0
 
 
+def best_lag_s(search: np.ndarray, reference: np.ndarray) -> float:
+    """Where ``reference`` lies in ``search`` (seconds from its start), to the sample, by cross-correlation.
+
+    Every sample offset is tried (via FFT): on music a coarser grid can miss the true peak by a fraction of
+    a millisecond, and then a neighbouring beat or period of the music scores higher than the true offset."""
+    if len(search) < len(reference) or not len(reference):
+        raise ValueError(f"search ({len(search)} samples) must be at least as long as reference ({len(reference)})")
+    size = 1 << int(np.ceil(np.log2(len(search) + len(reference))))
+    spectrum = np.fft.rfft(search.astype(np.float64), size) * np.conj(np.fft.rfft(reference.astype(np.float64), size))
+    scores = np.fft.irfft(spectrum, size)[:len(search) - len(reference) + 1]
+    return float(np.argmax(scores)) / RATE
+
+
 def dominant_frequency(samples: np.ndarray, start_s: float, end_s: float) -> float:
     """The strongest frequency (Hz) of ``samples`` (48 kHz mono) between two times (seconds into it)."""
     window = samples[max(0, round(start_s * RATE)):round(end_s * RATE)]

@@ -42,7 +42,7 @@ def orchestrator_cmd(http_addr: str | None, grace_period: str | None, max_worker
 
     # imported here so `livedub --help` stays fast
     from livedub.orchestrator.launcher import parse_worker_command
-    from livedub.orchestrator.reconcile import media_endpoint_from_settings
+    from livedub.media.select import create_media_server
     from livedub.orchestrator.service import OrchestratorService, bind_socket
 
     if settings.launcher == Launcher.host:
@@ -59,7 +59,7 @@ def orchestrator_cmd(http_addr: str | None, grace_period: str | None, max_worker
         sock = bind_socket(settings.http_addr)
     except OSError as exc:
         fail(f"cannot listen on ORCH_HTTP_ADDR={settings.http_addr}: {exc.strerror or exc}", code=EXIT_RUNTIME)
-    service = OrchestratorService(settings, media_endpoint_from_settings(media_settings), egress=egress, paths=paths)
+    service = OrchestratorService(settings, create_media_server(media_settings, client_only=True), egress=egress, paths=paths)
     service.serve_forever(sock)
 
 

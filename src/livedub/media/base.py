@@ -57,6 +57,9 @@ class MediaServer(ABC):
     """A running (or runnable) media server. Paths follow ``live/<id>/in`` and ``live/<id>/out``."""
 
     name: str = "abstract"
+    # after a publish hook, how long this server may still not list the publisher (reconciliation
+    # must not take a stream that is being held for an orphan)
+    publish_settle_s: float = 0.0
 
     def __init__(self, host: str, rtmp_port: int) -> None:
         self.host = host

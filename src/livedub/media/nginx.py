@@ -41,6 +41,7 @@ RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
 # 4096 connections in all: each stream takes 3 (publisher, worker in and out) plus its viewers.
 WORKER_CONNECTIONS = 4096
 OPEN_FILES = 2 * WORKER_CONNECTIONS + 64  # a connection's socket, plus nginx's logs, listeners and temp files
+PUBLISH_SETTLE_MARGIN_S = 1.0  # after the on_publish answer, until /stat lists the publisher (generous)
 HOOK_RETRY_S = 3.0  # how long the bridge retries an orchestrator that does not answer
 SOCKET_TIMEOUT = "10s"  # long enough for a worker whose pipeline stalls while its models load
 
@@ -343,6 +344,9 @@ class NginxMediaServer(MediaServer):
         if ingest_hold > 0 and not idle_streams:
             raise ValueError("an ingest hold needs idle_streams: the worker must be able to wait on the path")
         self.ingest_hold = ingest_hold
+        # the publish hook reaches the orchestrator while nginx waits for the on_publish answer, which
+        # the bridge gives up to the hold later; then /stat lists the publisher
+        self.publish_settle_s = ingest_hold + PUBLISH_SETTLE_MARGIN_S
         self.api_port = api_port
         self.binary = binary
         self.start_timeout = start_timeout

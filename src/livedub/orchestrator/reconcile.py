@@ -11,11 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import Protocol
 
-from livedub.config.settings import MediaBackend, MediaSettings
-from livedub.media.base import MediaServer
 from livedub.media.paths import STREAM_ID_RE
 from livedub.orchestrator.actor import ActorBusy, Reconcile, SupervisorActor
 
@@ -25,6 +22,10 @@ RETRY_AFTER_FAILURE = 1.0  # seconds
 
 
 class LiveSource(Protocol):
+    # after a publish hook, how long the server may still not list the publisher (nginx answers a
+    # held publisher's on_publish only once its worker reads: MEDIA_INGEST_HOLD)
+    publish_settle_s: float
+
     def list_live_ingest(self) -> set[str]:
         """Stream ids whose ``live/<id>/in`` is published right now (blocking I/O is fine)."""
 
@@ -42,7 +43,10 @@ class Reconciler:
         self._first_pass = asyncio.Event()
 
     async def reconcile_once(self) -> bool:
-        observed_at = self.clock()
+        # the listing counts as that much older: a stream whose publish hook came within the settle
+        # time is left to its events (a held publisher is not listed yet, and its worker must not be
+        # stopped as an orphan)
+        observed_at = self.clock() - self.source.publish_settle_s
         try:
             live = await asyncio.to_thread(self.source.list_live_ingest)
         except Exception as exc:  # noqa: BLE001 - any failure of the media server: retry next interval
@@ -95,22 +99,3 @@ class Reconciler:
             # a media server that did not answer is tried again soon: once it is back (restarted by
             # `livedub up`, or its container), the workers converge without waiting a whole interval
             await asyncio.sleep(self.interval if ok else min(self.interval, RETRY_AFTER_FAILURE))
-
-
-def media_endpoint_from_settings(settings: MediaSettings) -> MediaServer:
-    """The media server as a client sees it (addresses, live paths), without starting anything.
-
-    Used by the standalone ``livedub orchestrator`` (compose: MediaMTX is another container).
-    """
-    from livedub.media.select import resolve_backend
-
-    backend = resolve_backend(settings)
-    if backend == MediaBackend.nginx:
-        from livedub.media.nginx import NginxMediaServer
-
-        # a prefix is passed so that nothing is created: this object is never started
-        return NginxMediaServer(host=settings.host, rtmp_port=settings.rtmp_port, api_port=settings.api_port,
-                                binary=settings.nginx_binary, prefix=Path("/nonexistent-livedub-nginx"))
-    from livedub.media.mediamtx import MediaMtxServer
-
-    return MediaMtxServer.from_settings(settings)

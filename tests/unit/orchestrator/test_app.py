@@ -190,6 +190,20 @@ def test_reconcile_at_start_and_health_endpoints(stack) -> None:  # type: ignore
     assert wait_until(lambda: client.get("/readyz").status_code == 200, 5)
 
 
+def test_reconciliation_leaves_a_publisher_the_media_server_is_still_holding_to_its_events(stack) -> None:  # type: ignore[no-untyped-def]
+    """nginx's ingest hold: the publish hook comes first, the server lists the publisher only once its
+    worker reads. A pass in between must not take the new worker for an orphan and stop it."""
+    client, launcher, media, _service = stack(reconcile_interval="100ms", grace_period="100ms")
+    media.publish_settle_s = 3.0
+    assert client.post("/v1/mediamtx/events/ready", json=EVENT).status_code == 202
+    assert wait_until(lambda: stream(client, "abc")["state"] == "running", 5)
+    listed = media.listed
+    assert wait_until(lambda: media.listed >= listed + 3, 5)  # three passes that do not list it
+    assert stream(client, "abc")["state"] == "running" and launcher.streams() == ["abc"]
+    # never listed past the settle time: an orphan after all, stopped after the grace period
+    assert wait_until(lambda: launcher.streams() == [], 10)
+
+
 def test_unknown_and_invalid_stream_ids(stack) -> None:  # type: ignore[no-untyped-def]
     client, *_ = stack()
     assert client.get("/v1/streams/nope").status_code == 404
