@@ -41,8 +41,8 @@ def orchestrator_cmd(http_addr: str | None, grace_period: str | None, max_worker
     paths = settings_or_exit(PathSettings)  # LIVEDUB_DATA_DIR: stream settings kept across restarts
 
     # imported here so `livedub --help` stays fast
-    from livedub.orchestrator.launcher import parse_worker_command
     from livedub.media.select import create_media_server
+    from livedub.orchestrator.launcher import parse_worker_command
     from livedub.orchestrator.service import OrchestratorService, bind_socket
 
     if settings.launcher == Launcher.host:
