@@ -382,9 +382,8 @@ class StreamingCore:
             if now >= job.deadline:
                 window.abandon(job)
                 waited_ms = (now - (job.submitted_at or now)) / 1e6
-                # a slow STS steps the quality down; it never opens the breaker (that is for a broken STS:
-                # errors, invalid output): on 2 cores three late segments in a row opened it, and its
-                # cooldown then played ~10 s of the original where the next segments would have been dubbed
+                if self._ladder.at_bottom:  # a slow STS steps the quality down first; the breaker is for a broken one
+                    self._breaker.record_failure("timeout")
                 self._quality(None, rung=job.segment.tier)
                 self._fall_back_job(job, FallbackReason.timeout, f"no STS result {waited_ms:.0f} ms after submit")
             elif now >= job.soft_deadline and not job.soft_warned:
