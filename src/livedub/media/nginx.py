@@ -344,9 +344,6 @@ class NginxMediaServer(MediaServer):
         if ingest_hold > 0 and not idle_streams:
             raise ValueError("an ingest hold needs idle_streams: the worker must be able to wait on the path")
         self.ingest_hold = ingest_hold
-        # the publish hook reaches the orchestrator while nginx waits for the on_publish answer, which
-        # the bridge gives up to the hold later; then /stat lists the publisher
-        self.publish_settle_s = ingest_hold + PUBLISH_SETTLE_MARGIN_S
         self.api_port = api_port
         self.binary = binary
         self.start_timeout = start_timeout
@@ -358,6 +355,12 @@ class NginxMediaServer(MediaServer):
         self._own_prefix = prefix is None
         self.prefix = Path(prefix) if prefix is not None else Path()
         self._bridge: HookBridge | None = None
+
+    @property
+    def publish_settle_s(self) -> float:  # type: ignore[override]
+        # the publish hook reaches the orchestrator while nginx waits for the on_publish answer, which
+        # the bridge gives up to the hold later; then /stat lists the publisher
+        return self.ingest_hold + PUBLISH_SETTLE_MARGIN_S
 
     @staticmethod
     def available(binary: str = "nginx") -> bool:

@@ -41,11 +41,11 @@ def wait_for_standin_events(lock_dir: Path, expected: list[str], timeout: float 
 class FakeMedia:
     """Addresses like a media server, plus a settable set of live ingest paths."""
 
-    def __init__(self, publish_settle_s: float = 0.0) -> None:
+    def __init__(self) -> None:
         self.live: set[str] = set()
         self.fail: Exception | None = None
         self.listed = 0
-        self.publish_settle_s = publish_settle_s
+        self.publish_settle_s = 0.0  # a test sets it to play a server that holds publishers
 
     def worker_input_url(self, stream_id: str) -> str:
         return f"rtsp://media:8554/live/{stream_id}/in"
