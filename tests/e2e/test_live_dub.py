@@ -49,6 +49,7 @@ from tests.e2e.media_analysis import (
     video_frames,
 )
 from tests.e2e.text_metrics import words
+from tests.listener import reference_whisper
 from tests.require import missing
 
 pytestmark = [pytest.mark.e2e, *requires_media]
@@ -194,17 +195,8 @@ def aligned(live_run: LiveRun) -> Alignment:
 
 @pytest.fixture(scope="module")
 def whisper():
-    from livedub.config import load_settings
-    from livedub.config.settings import PathSettings
-    from livedub.sts import registry
-    from livedub.sts.errors import StsError
-    from livedub.sts.registry import LoadContext
-
-    try:
-        return registry.create(registry.Stage.asr, "whisper-base",
-                               LoadContext(model_dir=load_settings(PathSettings, env={}).model_dir))
-    except StsError as exc:
-        missing(f"whisper-base not available: {exc}")
+    """Whisper base on its full window, an independent listener for the output."""
+    return reference_whisper()
 
 
 @pytest.mark.xfail(strict=False, reason="a short segment in which Whisper hears no words keeps its audio as it "

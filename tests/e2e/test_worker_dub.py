@@ -72,6 +72,7 @@ from tests.e2e.worker_harness import (
     wait_exit,
     wallclock_luma_probe,
 )
+from tests.listener import reference_whisper
 from tests.require import missing
 
 pytestmark = [pytest.mark.e2e, *requires_media]
@@ -365,18 +366,8 @@ def speech_clip(tmp_path_factory: pytest.TempPathFactory) -> SpeechClip:
 
 @pytest.fixture(scope="module")
 def whisper():
-    """Whisper base (the pipeline's own ASR provider) to listen to the output."""
-    from livedub.config import load_settings
-    from livedub.config.settings import PathSettings
-    from livedub.sts import registry
-    from livedub.sts.errors import StsError
-    from livedub.sts.registry import LoadContext
-
-    try:
-        return registry.create(registry.Stage.asr, "whisper-base",
-                               LoadContext(model_dir=load_settings(PathSettings, env={}).model_dir))
-    except StsError as exc:
-        missing(f"whisper-base not available: {exc}")
+    """Whisper base on its full window, an independent listener for the output."""
+    return reference_whisper()
 
 
 class ClipTimes:

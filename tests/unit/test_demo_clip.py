@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from livedub.config import load_settings
-from livedub.config.settings import PathSettings
 from livedub.demo.clip import PROMPTS, SPEECH_DIR
-from livedub.sts import registry
 from livedub.sts.audio import resample
-from livedub.sts.errors import StsError
-from livedub.sts.registry import LoadContext
 from tests.e2e.text_metrics import chrf
-from tests.require import missing, require
+from tests.listener import reference_whisper
+from tests.require import require
 from tests.unit.sts.conftest import read_wav
 
 # Whisper base on these clean studio prompts: 96-100 against the right text; the old, wrong transcript
@@ -22,10 +18,7 @@ MIN_CHRF = 85.0
 
 @pytest.fixture(scope="module")
 def whisper():
-    try:
-        return registry.create("asr", "whisper-base", LoadContext(model_dir=load_settings(PathSettings).model_dir))
-    except StsError as exc:
-        missing(f"whisper-base not available: {exc}")
+    return reference_whisper()
 
 
 @pytest.mark.parametrize(("name", "text"), PROMPTS, ids=[name for name, _ in PROMPTS])

@@ -207,6 +207,7 @@ class FragmentResult:
     speech: bool = True  # False: the VAD heard no speech, so no STS call was needed
     segment_id: str | None = None  # the speech segment it belongs to (None without speech)
     tier: str | None = None  # the quality rung that voiced it
+    stage_seconds: Mapping[str, float] | None = None  # what each STS stage cost (the segment's first fragment)
 
     def to_json(self) -> dict[str, Any]:
         rtt = self.timing.rtt_ns
@@ -233,6 +234,7 @@ class FragmentResult:
             },
             "transcript": self.transcript,
             "translation": self.translation,
+            "stageSeconds": None if self.stage_seconds is None else {k: round(v, 4) for k, v in self.stage_seconds.items()},
         }
 
 

@@ -482,6 +482,7 @@ class StreamingCore:
                 transcript=reply.dubbed.transcript if first else None,
                 translation=reply.dubbed.translation if first else None,
                 segment_id=segment.id, tier=tier,
+                stage_seconds=dict(reply.dubbed.stage_seconds) if first else None,
             )
 
     def _late_result(self, job: Job, reply: _StsReply) -> None:
@@ -491,8 +492,10 @@ class StreamingCore:
         self._breaker.record_latency(rtt)
         self._counts["late"] += 1
         self._metrics.late_results.inc()
+        stages = dict(reply.dubbed.stage_seconds) if reply.dubbed is not None else {}
         log.warning("late STS result for segment %s discarded (%d ms after submit; it already fell back)",
-                    job.segment.id, rtt // 1_000_000, extra=self._job_extra(job))
+                    job.segment.id, rtt // 1_000_000,
+                    extra={**self._job_extra(job), "stageSeconds": {k: round(v, 3) for k, v in stages.items()}})
 
     def _quality(self, slack_ns: int | None, *, cost_ns: int | None = None, audio_ns: int | None = None,
                  rung: str | None = None, voiced: bool = True) -> None:

@@ -34,6 +34,17 @@ class WorkerMetrics:
         self.late_buffers = Counter("worker_dropped_buffers",
                                     "Buffers dropped because their output time was before the output start.",
                                     ["track"], registry=r)
+        self.audio_headroom = Gauge(
+            "worker_output_audio_headroom_seconds",
+            "How long before it plays the last audio chunk was handed to the output pipeline (negative: late).",
+            registry=r,
+        )
+        self.audio_late = Counter(
+            "worker_output_audio_late",
+            "Audio chunks handed to the output pipeline after their play time (the muxer has moved on: "
+            "viewers may get repeated timestamps). WORKER_OUTPUT_LEAD is the headroom they normally get.",
+            registry=r,
+        )
         self.audio_trimmed = Counter("worker_audio_trimmed_samples",
                                      "Input audio samples cut because the decoder stamped them over earlier ones.",
                                      registry=r)

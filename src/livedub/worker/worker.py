@@ -99,6 +99,25 @@ class _Feeder:
             self._open = True
 
 
+class _LateAudioReport:
+    """Logs audio handed to the output after its play time: the first at once, then at most one
+    summary per :data:`WARNING_REPEAT_S` (count and worst lateness since the last line)."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._worst_ns = 0
+        self._logged_at: float | None = None
+
+    def note(self, late_ns: int, now_s: float) -> None:
+        self._count += 1
+        self._worst_ns = max(self._worst_ns, late_ns)
+        if self._logged_at is not None and now_s - self._logged_at < WARNING_REPEAT_S:
+            return
+        log.warning("output audio handed to the muxer after its play time", extra={
+            "lateChunks": self._count, "worstLateMs": round(self._worst_ns / MS, 1)})
+        self._logged_at, self._count, self._worst_ns = now_s, 0, 0
+
+
 @dataclass(frozen=True)
 class _VideoItem:
     buffer: Any
@@ -138,6 +157,7 @@ class Worker:
         self._pump_stop = False
         self._input_ended = False
         self._trimmer = OverlapTrimmer()
+        self._late_audio = _LateAudioReport()
         self._video = _Feeder(Track.video, self._push_video, self._overflow)
         self._audio = _Feeder(Track.audio, self._push_audio, self._overflow)
         self._idle_timeout_s = max(1, round(config.input_timeout_s))
@@ -234,6 +254,13 @@ class Worker:
             self.metrics.late_buffers.labels(Track.audio.value).inc()
             return
         self._record_sync(Track.audio, chunk.pts_ns, out_pts)
+        anchor = self.timeline.anchor
+        if anchor is not None:
+            headroom = anchor.clock + out_pts - self.clock.get_time()
+            self.metrics.audio_headroom.set(headroom / NS)
+            if headroom < 0:
+                self.metrics.audio_late.inc()
+                self._late_audio.note(-headroom, time.monotonic())
         self._output.push_audio(chunk.to_bytes(), out_pts, chunk.duration_ns)
         self.metrics.output_position.labels(Track.audio.value).set((out_pts + chunk.duration_ns) / NS)
 

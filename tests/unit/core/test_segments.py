@@ -145,7 +145,7 @@ class RecordingSts:
         tail = np.full((round(self.tail_s * RATE), 2), 0.5, np.float32) if self.tail_s else None
         return DubbedAudio(fragment_id=segment.id, sequence=segment.sequence,
                            samples=np.full((segment.num_samples, 2), 0.25, np.float32), tail=tail,
-                           transcript="hello there", translation="hola")
+                           transcript="hello there", translation="hola", stage_seconds={"asr": 0.25, "tts": 0.5})
 
 
 def utterance_then_music(speech_s: float, music_s: float) -> np.ndarray:
@@ -191,6 +191,8 @@ def test_one_sts_call_per_segment_laid_over_its_fragments_and_none_for_music() -
     assert all(b.result.status is FragmentStatus.dubbed and b.result.segment_id == sts.calls[0].id for b in speech)
     assert all(np.all(b.samples == round(0.25 * 32767)) for b in speech)  # the segment's dub, sliced per fragment
     assert [b.result.transcript for b in speech] == ["hello there"] + [None] * (len(speech) - 1)
+    # the run bundle carries what the segment's STS stages cost, once (on its first fragment)
+    assert [b.result.to_json()["stageSeconds"] for b in speech] == [{"asr": 0.25, "tts": 0.5}] + [None] * (len(speech) - 1)
     stats = rig.core.stats()
     assert (stats.segments, stats.segments_dubbed, stats.no_speech) == (1, 1, len(music))
     assert stats.tiers == {"fast": 1}  # auto starts on the cheapest rung

@@ -14,8 +14,8 @@ import pytest
 
 from livedub.sts import registry
 from livedub.sts.errors import UnsupportedLanguage
-from livedub.sts.registry import LoadContext
 from livedub.sts.voices import DEFAULT_VOICE, FAST_VOICE, PROFILES, fast_voice, resolve_voice
+from tests.listener import reference_whisper
 
 from .conftest import require_provider
 
@@ -87,9 +87,8 @@ def test_concurrent_calls_give_what_one_call_gives(pico) -> None:
         np.testing.assert_array_equal(one, many)
 
 
-def test_whisper_hears_pico_spanish_as_spanish_with_its_words(pico, load_ctx: LoadContext) -> None:
-    require_provider(registry.spec("asr", "whisper-base"))
-    asr = registry.create("asr", "whisper-base", load_ctx)
+def test_whisper_hears_pico_spanish_as_spanish_with_its_words(pico) -> None:
+    asr = reference_whisper()
     speech = pico.synthesize("Buenos días. Hoy hace sol en Madrid y vamos a la playa.", PROFILES["es-pico"])
     assert speech.sample_rate == asr.sample_rate
     heard = asr.transcribe(speech.samples, language=None)

