@@ -9,7 +9,8 @@ started before the publisher records ``live/news/out``. Then, on what the viewer
 * the music where nobody speaks is as loud as in the input;
 * audio and video stay together (the music under the video lines up with the input's within 40 ms);
 * the recording ends within 1 s of the input's end (the worker drains its delayed output);
-* it starts within 1 s of the input's first frame: only with MEDIA_INGEST_HOLD (off by default; see the xfail).
+* it starts within 1 s of the input's first frame (MEDIA_INGEST_HOLD, on by default, holds the publisher
+  until its worker reads).
 
 Everything runs at the product's defaults for real mode on a CPU (`livedub up` applies them).
 """
@@ -266,9 +267,6 @@ def test_the_viewer_gets_the_end(live_run: LiveRun, aligned: Alignment) -> None:
     assert in_end - out_end <= EDGE_TOLERANCE_S, {"inputEnd": in_end, "lastReceived": out_end}
 
 
-@pytest.mark.xfail(strict=True, reason="off by default: with MEDIA_INGEST_HOLD=6s this passes (docs/worker.md, "
-                   "'The first seconds'), but with the hold on by default a later real-dub worker test failed in CI "
-                   "runs, not yet understood; without the hold about 2 s of the start are lost")
 def test_the_viewer_gets_the_start(live_run: LiveRun, aligned: Alignment) -> None:
     first_received = aligned.out_first_frame - aligned.shift  # in input time; the input starts at 0
     assert first_received <= EDGE_TOLERANCE_S, {"firstReceived": first_received}

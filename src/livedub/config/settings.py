@@ -79,9 +79,9 @@ class MediaSettings(SettingsBase):
     mediamtx_binary: str = Field("mediamtx", description="Name or path of the MediaMTX binary.")
     nginx_binary: str = Field("nginx", description="Name or path of the nginx binary (embedded backend).")
     ingest_hold: Duration = Field(
-        0.0, ge=0, le=10, description="nginx: a new publisher waits up to this long until its worker reads "
-        "the stream, so the output starts at the stream's first frame (6s works; 0: off, the worker joins at a "
-        "later keyframe and about one GOP of the start is lost; docs/worker.md 'The first seconds').")
+        6.0, ge=0, le=10, description="nginx: a new publisher waits up to this long until its worker reads "
+        "the stream, so the output starts at the stream's first frame (0: off, the worker joins at a later "
+        "keyframe and about one GOP of the start is lost; docs/worker.md 'The first seconds').")
 
 
 class Launcher(str, Enum):
