@@ -9,7 +9,9 @@ import pytest
 from livedub.sts import registry
 from livedub.sts.providers.faster_whisper_asr import FRAMES_PER_SECOND, WINDOW_MARGIN_S, encoder_frames
 from livedub.sts.registry import LoadContext
-from tests.require import require
+from tests.listener import reference_whisper
+
+from .conftest import require_provider
 
 MARGIN = round(WINDOW_MARGIN_S * FRAMES_PER_SECOND)
 
@@ -42,11 +44,12 @@ def test_a_frame_of_zeros_inside_the_audio_does_not_end_it() -> None:
 
 @pytest.fixture(scope="module")
 def whisper_pair(load_ctx: LoadContext):
-    status = registry.spec("asr", "whisper-base").availability()
-    require(status.ok, f"asr/whisper-base: {status.reason} (install: {status.fix})")
+    """The product's 10 s window (its own instance: the test swaps its encoder) and the tests'
+    full-window listener, shared with the other tests through the model cache."""
+    require_provider(registry.spec("asr", "whisper-base"))
     from livedub.sts.providers.faster_whisper_asr import PackagedWhisper
 
-    return PackagedWhisper(load_ctx, window_s=10.0), PackagedWhisper(load_ctx, window_s=30.0)
+    return PackagedWhisper(load_ctx, window_s=10.0), reference_whisper()
 
 
 class RecordingEncoder:

@@ -27,7 +27,7 @@ TOKENS_PER_SECOND = 12
 MAX_TOKENS = 440  # Whisper's decoder holds 448 positions, some taken by the prompt's special tokens
 FRAMES_PER_SECOND = 100  # Whisper's log-mel frames (10 ms hop)
 FULL_WINDOW_S = 30.0  # what Whisper was trained on, and what faster-whisper pads every call to
-WINDOW_S = 10.0  # WORKER_ASR_WINDOW's default: 4x cheaper than 30 s on 2 cores (docs/benchmarks.md)
+WINDOW_S = 10.0  # as WORKER_ASR_WINDOW's default: a call ~4x cheaper than 30 s on 2 cores (docs/models.md)
 WINDOW_MARGIN_S = 1.0  # audio longer than the window gets this much of the padding after it
 
 
