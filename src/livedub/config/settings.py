@@ -224,6 +224,11 @@ class WorkerSettings(SettingsBase):
         "generated when empty.",
     )
     device: Device = Field(Device.auto, description="auto, cpu or cuda (falls back to cpu with a log line).")
+    cpu_threads: int = Field(
+        0, ge=0, le=256, description="Threads each model may use on the CPU (Whisper, the translator, Kokoro). "
+        "0: all cores but one (at least 1), the one left for the media pipelines: on 2 cores Whisper given both "
+        "slows 10x when anything else runs (docs/benchmarks.md, 'Model threads')."
+    )
     asr_window: Duration = Field(
         10.0, ge=1, le=30, description="Whisper's encoder window: audio is padded to this instead of Whisper's "
         "30 s (the encoder costs in proportion; 10s is 4x cheaper on 2 cores and hears nearly the same words, "

@@ -80,7 +80,8 @@ class StsConfig:
     def from_settings(cls, worker: WorkerSettings, paths: PathSettings, **overrides: Any) -> StsConfig:
         """The worker's settings: languages, voice, device and the cache directories."""
         load = overrides.pop("load", None) or LoadContext(
-            device=worker.device.value, model_dir=paths.model_dir, hf_home=paths.hf_home, tts_home=paths.tts_home)
+            device=worker.device.value, model_dir=paths.model_dir, hf_home=paths.hf_home, tts_home=paths.tts_home,
+            cpu_threads=worker.cpu_threads)
         overrides.setdefault("asr_options", {"window_s": worker.asr_window})
         return cls(source_language=worker.source_lang, target_language=worker.target_lang,
                    voice=worker.tts_voice, load=load, **overrides)

@@ -42,7 +42,7 @@ class LoadContext:
     model_dir: Path = Path("var/cache/models")  # assembled packaged weights (LIVEDUB_MODEL_DIR)
     hf_home: Path = Path("var/cache/huggingface")  # HF_HOME: production downloads
     tts_home: Path = Path("var/cache/tts")  # TTS_HOME: Coqui downloads
-    cpu_threads: int = 0  # 0: all cores
+    cpu_threads: int = 0  # 0: all cores but one (providers/_device.py, cpu_threads)
     # HF_HUB_OFFLINE, COQUI_TOS_AGREED: from the environment (through the loader) unless given
     downloads: ModelDownloadSettings = field(default_factory=_model_downloads)
 

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from livedub.sts.providers._device import load_on_device, resolve_device
+from livedub.sts.providers._device import cpu_threads, load_on_device, resolve_device
 
 
 def test_cpu_request_never_checks_cuda() -> None:
@@ -60,3 +60,18 @@ def test_working_cuda_is_kept_and_cpu_is_not_probed() -> None:
     assert (model, device, probed) == ("cuda", "cuda", ["cuda"])
     model, device = load_on_device("cpu", lambda d: d, probed.append, "x")
     assert (model, device, probed) == ("cpu", "cpu", ["cuda"])
+
+
+@pytest.mark.parametrize(("requested", "cores", "expected"), [(0, 2, 1), (0, 1, 1), (0, 16, 15), (2, 2, 2), (4, 16, 4)])
+def test_cpu_threads_leave_a_core_unless_told(requested: int, cores: int, expected: int) -> None:
+    assert cpu_threads(requested, cores) == expected
+
+
+def test_worker_cpu_threads_reach_the_models_load_context() -> None:
+    from livedub.config import load_settings
+    from livedub.config.settings import PathSettings, WorkerSettings
+    from livedub.sts.pipeline import StsConfig
+
+    worker = load_settings(WorkerSettings, env={"WORKER_CPU_THREADS": "3"})
+    assert StsConfig.from_settings(worker, load_settings(PathSettings, env={})).load.cpu_threads == 3
+    assert load_settings(WorkerSettings, env={}).cpu_threads == 0

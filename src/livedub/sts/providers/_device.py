@@ -28,8 +28,14 @@ def resolve_device(requested: str, cuda_available: Callable[[], bool], what: str
     return "cpu"
 
 
-def cpu_threads(requested: int) -> int:
-    return requested if requested > 0 else (os.cpu_count() or 1)
+def cpu_threads(requested: int, cores: int | None = None) -> int:
+    """``requested`` threads, or for 0 every core but one (at least 1): the worker's media pipelines
+    and the rest of the machine keep a core. CTranslate2 and ONNX Runtime split each operation over
+    their threads and wait for the slowest, so a thread that loses its core stalls the whole call:
+    live on 2 cores with one core busy, Whisper on 2 threads took 5-10 s a segment, on 1 thread 0.5 s."""
+    if requested > 0:
+        return requested
+    return max(1, ((os.cpu_count() or 1) if cores is None else cores) - 1)
 
 
 def load_on_device(device: str, load: Callable[[str], T], probe: Callable[[T], object], what: str) -> tuple[T, str]:
