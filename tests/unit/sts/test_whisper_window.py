@@ -83,3 +83,12 @@ def test_the_packaged_whisper_hears_the_same_words_through_a_10_s_window(whisper
 
     assert words(heard.text) == words(reference.text), (heard.text, reference.text)
     assert "circuits" in words(heard.text)
+
+
+def test_the_load_log_line_names_the_cpu_threads() -> None:
+    from livedub.sts.providers.faster_whisper_asr import _where
+    from livedub.sts.registry import LoadContext
+
+    assert _where("cpu", LoadContext(cpu_threads=1)) == "cpu (1 thread)"
+    assert _where("cpu", LoadContext(cpu_threads=3)) == "cpu (3 threads)"
+    assert _where("cuda", LoadContext(cpu_threads=3)) == "cuda"

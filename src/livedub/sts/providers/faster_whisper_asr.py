@@ -104,6 +104,14 @@ def _cuda() -> bool:
     return ctranslate2.get_cuda_device_count() > 0
 
 
+def _where(device: str, ctx: LoadContext) -> str:
+    """For the load log line: ``cuda``, or ``cpu (N threads)`` (WORKER_CPU_THREADS)."""
+    if device != "cpu":
+        return device
+    threads = cpu_threads(ctx.cpu_threads)
+    return f"cpu ({threads} thread{'' if threads == 1 else 's'})"
+
+
 def _probe(model: WhisperModel) -> None:
     """Decode half a second of silence: makes CTranslate2 load its GPU libraries now, not mid-stream."""
     segments, _ = model.transcribe(np.zeros(8000, dtype=np.float32), language="en", beam_size=1,
@@ -123,7 +131,7 @@ class PackagedWhisper(_Whisper):
             lambda dev: WindowedWhisperModel(str(path), device=dev, compute_type=_compute_type(dev, compute_type),
                                              cpu_threads=cpu_threads(ctx.cpu_threads), window_s=window_s),
             _probe, "whisper-base")
-        log.info("loaded whisper-base on %s", device)
+        log.info("loaded whisper-base on %s", _where(device, ctx))
         super().__init__(model, beam_size=beam_size, vad_filter=vad_filter)
 
 
@@ -154,5 +162,5 @@ class NamedWhisper(_Whisper):
                 f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); run once with network access, "
                 "or use the packaged ASR provider whisper-base"
             ) from exc
-        log.info("loaded whisper %s on %s", model, device)
+        log.info("loaded whisper %s on %s", model, _where(device, ctx))
         super().__init__(whisper, beam_size=beam_size, vad_filter=vad_filter)
