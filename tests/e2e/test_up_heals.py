@@ -8,11 +8,14 @@ stream id, a publisher that reconnects like OBS and a viewer that reconnects lik
 - the orchestrator is SIGKILLed (its workers die with it): `up` restarts it, reconciliation starts
   the worker again, output is back within 10 s, with exactly one worker process;
 - a second publisher on a live stream id is refused and the viewer sees no gap: the worker, its
-  record and the real publisher's sourceId stay.
+  record and the real publisher's sourceId stay;
+- a publisher that drops and is back within the grace period keeps its worker (same PID, no
+  restart) and a viewer that stayed connected sees less than 2 s without video.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -139,6 +142,12 @@ class ReconnectingPublisher:
                 self.connections += 1
             self._proc.wait()
             self._stop.wait(0.5)  # the encoder's reconnect delay
+
+    def drop(self) -> None:
+        """The encoder's connection dies at once (SIGKILL: no clean RTMP close); it reconnects as usual."""
+        with self._lock:
+            if self._proc is not None:
+                self._proc.kill()
 
     def stop(self) -> None:
         self._stop.set()
@@ -316,3 +325,38 @@ def test_the_workers_own_reason_for_refusing_an_input_reaches_the_api(stack: Sta
         assert "input audio is MP3; the worker needs AAC" in reason, reason
     finally:
         terminate(publisher, timeout=5)
+
+
+def video_packet_times(recording: Path) -> list[float]:
+    shown = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time",
+                            "-of", "csv=p=0", str(recording)], check=True, capture_output=True, text=True, timeout=30)
+    return sorted(float(line) for line in shown.stdout.split() if line.strip() not in ("", "N/A"))
+
+
+def test_a_publisher_back_within_grace_keeps_its_worker_and_the_viewer_barely_notices(
+        stack: Stack, tmp_path: Path) -> None:
+    publisher = start_streaming(stack, "back", tmp_path)
+    try:
+        before = stack.stream("back")
+        recording = tmp_path / "viewer.flv"
+        # a viewer connected across the drop, as a player stays connected (it gives up after 3 s of nothing)
+        viewer = spawn(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-rw_timeout", "3000000",
+                        "-i", stack.url("back", "out"), "-t", "10", "-c", "copy", "-y", str(recording)],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        try:
+            assert wait_until(lambda: recording.exists() and recording.stat().st_size > 20_000, 15)
+            publisher.drop()  # the encoder's connection dies; it reconnects 0.5 s later (grace is 2 s)
+            assert wait_until(lambda: publisher.connections == 2, 10)
+            assert viewer.wait(timeout=40) == 0, viewer.stderr.read() if viewer.stderr else ""
+        finally:
+            terminate(viewer, timeout=5)
+        times = video_packet_times(recording)
+        assert times[-1] - times[0] >= 9.0, (times[0], times[-1])
+        gap = max(b - a for a, b in itertools.pairwise(times))
+        assert gap < 2.0, f"the viewer saw {gap:.2f}s without video"
+        after = stack.stream("back")
+        assert (after["state"], after["pid"], after["restarts"]) == ("running", before["pid"], before["restarts"])
+        assert stack.workers("back") == [before["pid"]]
+        print(f"publisher dropped and back: longest gap between video frames for the viewer {gap:.2f}s, same worker")
+    finally:
+        publisher.stop()

@@ -214,6 +214,11 @@ class WorkerSettings(SettingsBase):
         "for bypass, 5s for real (what 2 CPU cores need, docs/benchmarks.md)."
     )
     input_timeout: Duration = Field(30.0, gt=0, description="How long to wait for the input to appear.")
+    input_reconnect: Duration = Field(
+        0.0, ge=0, le=3600, description="After the input ends, how long it may take to come back (a publisher "
+        "reconnecting) while the worker keeps its models and output; 0: the worker drains and ends. The "
+        "orchestrator sets its grace period here for the workers it starts."
+    )
     metrics_port: int = _port("Prometheus port of the worker (0: any free port).", 0)
     metrics_host: str = Field(
         "127.0.0.1", description="Address the worker's metrics endpoint binds (0.0.0.0 in containers)."

@@ -170,6 +170,15 @@ class StreamingCore:
 
     def flush(self) -> None:
         """End of input: the buffered audio becomes the last fragment. Keep pulling until :attr:`finished`."""
+        self._close_input(final=True)
+
+    def interrupt(self) -> None:
+        """The input paused (it ended and may come back): the buffered audio becomes fragments and
+        the open utterance closes now, so they are dubbed and released on time; pushes may follow
+        (after a timestamp gap, which starts a new segment anyway)."""
+        self._close_input(final=False)
+
+    def _close_input(self, *, final: bool) -> None:
         with self._lock:
             if self._closed or self._flushed:
                 return
@@ -177,7 +186,7 @@ class StreamingCore:
             for fragment in self._fragmenter.flush():
                 self._admit(fragment, now)
             self._admit_units(self._segmenter.flush(), now)
-            self._flushed = True
+            self._flushed = final
             self._service(now)
 
     def pull(self) -> list[OutputBlock]:

@@ -316,13 +316,15 @@ class HookBridge:
 
 
 def _starts_worker(answer: httpx.Response | None) -> bool:
-    """Whether the orchestrator's answer to a ``ready`` event means a worker is on its way."""
+    """Whether the orchestrator's answer to a ``ready`` event means a new worker is on its way (not
+    a worker kept through a reconnect: it already waits on the path, a hold would only delay it)."""
     if answer is None or answer.status_code != 202:
         return False
     try:
-        return bool(answer.json().get("result") == "accepted")
+        body = answer.json()
     except ValueError:
         return False
+    return isinstance(body, dict) and body.get("result") == "accepted" and body.get("workerStarting") is True
 
 
 def _is_loopback(addr: str) -> bool:

@@ -70,6 +70,9 @@ class EventAccepted(BaseModel):
         description="accepted: state changed or work scheduled; duplicate: nothing new; "
                     "stale: an older publisher's event, ignored.")
     detail: str = ""
+    workerStarting: bool = Field(False, description="A new worker is on its way for this event (the nginx "
+                                 "hook bridge holds the publisher until it reads); false when the stream's "
+                                 "worker was kept (a publisher back within the grace period).")
     settingsWarnings: list[str] = Field(default_factory=list)
 
 
@@ -206,7 +209,7 @@ def create_app(service: OrchestratorService) -> FastAPI:
             return error(429, decision.detail, correlation_id, {"Retry-After": "5"})
         payload = EventAccepted(correlationId=correlation_id, streamId=stream_id, event=kind,
                                 result=decision.admission.value, detail=decision.detail,
-                                settingsWarnings=list(settings.warnings))
+                                workerStarting=decision.worker_starting, settingsWarnings=list(settings.warnings))
         return JSONResponse(payload.model_dump(), status_code=202, headers={"X-Correlation-Id": correlation_id})
 
     @app.post("/v1/mediamtx/events/ready", status_code=202, response_model=EventAccepted, responses=_ERRORS,

@@ -63,9 +63,11 @@ def worker_launcher(settings: OrchestratorSettings, worker_env: Mapping[str, str
         if not settings.worker_host_url:
             raise ValueError("ORCH_LAUNCHER=host needs ORCH_WORKER_HOST_URL (e.g. http://stream-worker:8090)")
         return HostLauncher(settings.worker_host_url, stop_timeout=settings.worker_stop_timeout)
-    # workers inherit the orchestrator's environment, minus secrets (the egress stream key)
+    # workers inherit the orchestrator's environment, minus secrets (the egress stream key); a
+    # publisher back within the grace period finds its worker still reading (WORKER_INPUT_RECONNECT)
+    env = {**without_secrets(worker_env), "WORKER_INPUT_RECONNECT": f"{settings.grace_period:g}s"}
     return ProcessLauncher(parse_worker_command(settings.worker_command), stop_timeout=settings.worker_stop_timeout,
-                           base_env=without_secrets(worker_env), warm=settings.warm_workers)
+                           base_env=env, warm=settings.warm_workers)
 
 
 class OrchestratorService:

@@ -63,6 +63,7 @@ class Decision:
     admission: Admission
     effects: tuple[Effect, ...] = ()
     detail: str = ""
+    worker_starting: bool = False  # a new worker is on its way for this event (the media server may hold the publisher)
 
 
 @dataclass(frozen=True)
@@ -137,10 +138,11 @@ class Supervisor:
             self._set_state(rec, StreamState.idle, now)
         if rec.state == StreamState.idle:
             rec.settings = settings
-            return Decision(Admission.accepted, (self._start(rec, now, correlation_id),))
+            return Decision(Admission.accepted, (self._start(rec, now, correlation_id),), worker_starting=True)
         if rec.state == StreamState.stopping:
             rec.next_settings = settings  # started once the old worker has exited
-            return Decision(Admission.accepted, detail="worker stopping; a new one starts after it exits")
+            return Decision(Admission.accepted, detail="worker stopping; a new one starts after it exits",
+                            worker_starting=True)
         if had_grace:
             return Decision(Admission.accepted, detail="reconnected within the grace period; worker kept")
         if settings != rec.settings and settings.overrides:

@@ -107,6 +107,11 @@ class AudioPath(Protocol):
     def next_pull_in_s(self) -> float | None:
         """Seconds until :meth:`pull` may have more without a push (None: only after a push)."""
 
+    def pause(self) -> None:
+        """The input stopped and may come back: what is buffered (an unfinished fragment or
+        utterance) is processed now and comes out of :meth:`pull` on time; pushes may follow, after
+        a gap in the timestamps."""
+
     def finish(self) -> None:
         """End of input: no push follows. Held audio keeps coming out of :meth:`pull`, on time."""
 
@@ -138,6 +143,9 @@ class BypassAudioPath:
         return ready
 
     def next_pull_in_s(self) -> float | None:
+        return None
+
+    def pause(self) -> None:
         return None
 
     def finish(self) -> None:

@@ -49,6 +49,9 @@ class DubAudioPath:
     def pull(self) -> list[PcmChunk]:
         return [PcmChunk(block.input_pts, block.samples) for block in self.core.pull()]
 
+    def pause(self) -> None:
+        self.core.interrupt()
+
     def finish(self) -> None:
         # flush, not drain: drain hands everything out at once, so fragments due before the last
         # STS call returns would reach the output after their play time. Pulling on at each due

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from enum import Enum
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client import Enum as EnumMetric
 
 from livedub.worker.caps import Track
 
-STATES = ("starting", "waiting_input", "input_connected", "running", "draining", "stopped")
+STATES = ("starting", "waiting_input", "input_connected", "running", "draining", "input_lost", "stopped")
+
+
+class DropReason(str, Enum):
+    """Why a buffer never reached the output (the ``reason`` label of ``worker_dropped_buffers``)."""
+
+    no_timestamp = "no-timestamp"                # the input buffer had no usable time
+    before_output_start = "before-output-start"  # its output time fell before the output's start
+    start_backlog_full = "start-backlog-full"    # more arrived while the output started than is held
 
 
 class WorkerMetrics:
@@ -20,7 +30,8 @@ class WorkerMetrics:
                                     registry=r)
         self.av_sync_delta_ms = Gauge(
             "worker_av_sync_delta_ms",
-            "Delay applied to the last audio buffer minus that applied to the last video buffer (0 = in sync).",
+            "A/V sync at the output: (when the last audio buffer will play - its input time) minus the same "
+            "for the last video buffer, as the output pipeline stamped them (0 = in sync; positive: audio late).",
             registry=r,
         )
         self.input_position = Gauge("worker_input_position_seconds",
@@ -31,9 +42,9 @@ class WorkerMetrics:
                                      ["track"], registry=r)
         self.output_delay = Gauge("worker_output_delay_seconds",
                                   "Delay the worker adds to the last video buffer: when the output sends it minus when its input arrived.", registry=r)
-        self.late_buffers = Counter("worker_dropped_buffers",
-                                    "Buffers dropped because their output time was before the output start.",
-                                    ["track"], registry=r)
+        self.dropped_buffers = Counter("worker_dropped_buffers",
+                                       "Input buffers that never reached the output, per track and reason.",
+                                       ["track", "reason"], registry=r)
         self.audio_headroom = Gauge(
             "worker_output_audio_headroom_seconds",
             "How long before it plays the last audio chunk was handed to the output pipeline (negative: late).",
@@ -53,5 +64,6 @@ class WorkerMetrics:
         for track in Track:
             self.input_position.labels(track.value)
             self.output_position.labels(track.value)
-            self.late_buffers.labels(track.value)
+            for reason in DropReason:
+                self.dropped_buffers.labels(track.value, reason.value)
         self.state.state("starting")

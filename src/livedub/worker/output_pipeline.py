@@ -17,8 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 from livedub.media.paths import parse_rtmp_url
-from livedub.worker.audio_path import RAW_CAPS, SAMPLE_RATE
+from livedub.worker.audio_path import RAW_CAPS, SAMPLE_RATE, PcmChunk
 from livedub.worker.gst import Gst, link_many, make
+from livedub.worker.output_core import VideoIn
 
 AAC_BITRATE = 128_000
 # avenc_aac (libav's AAC encoder) starts every stream with 1024 samples of priming that FLV cannot
@@ -72,28 +73,39 @@ class OutputPipeline:
         self.pipeline.set_base_time(base_time)
         return self.pipeline.set_state(Gst.State.PLAYING) != Gst.StateChangeReturn.FAILURE
 
-    def push_video(self, buffer: Any, caps: Any) -> Any:
+    # -- the output core's sink (output_core.OutputSink) -------------------------------------------
+    def push_video(self, item: VideoIn, pts: int, dts: int | None) -> int:
+        """An input access unit (``item.payload``: its buffer and caps) at output running time ``pts``."""
+        buffer, caps = item.payload
+        flags = (Gst.BufferCopyFlags.FLAGS | Gst.BufferCopyFlags.TIMESTAMPS | Gst.BufferCopyFlags.META
+                 | Gst.BufferCopyFlags.MEMORY)
+        out = buffer.copy_region(flags, 0, buffer.get_size())  # shares the memory, no copy
+        out.pts = pts
+        out.dts = dts if dts is not None else Gst.CLOCK_TIME_NONE
         if self._video_caps is None or not caps.is_equal(self._video_caps):
             self._video_caps = caps  # resolution or codec_data change: renegotiate in stream order
             self.video_src.set_caps(caps)
-        return self.video_src.push_buffer(buffer)
+        self.video_src.push_buffer(out)
+        return int(out.pts)
 
-    def push_audio(self, pcm: bytes, pts_ns: int, duration_ns: int) -> Any:
-        """``pts_ns``: when the audio must be heard (output running time); priming is compensated here."""
-        buffer = Gst.Buffer.new_wrapped(pcm)
-        buffer.pts = max(0, pts_ns - ENCODER_PRIMING_NS)
-        buffer.duration = duration_ns
-        return self.audio_src.push_buffer(buffer)
+    def push_audio(self, chunk: PcmChunk, pts: int) -> int:
+        """``pts``: when the audio must be heard (output running time); priming is compensated here.
+        Returns when it will be heard: ``pts``, unless the stream's start cut the compensation short."""
+        buffer = Gst.Buffer.new_wrapped(chunk.to_bytes())
+        buffer.pts = max(0, pts - ENCODER_PRIMING_NS)
+        buffer.duration = chunk.duration_ns
+        self.audio_src.push_buffer(buffer)
+        return int(buffer.pts) + ENCODER_PRIMING_NS
 
     def end_of_stream(self) -> None:
         self.video_src.end_of_stream()
         self.audio_src.end_of_stream()
 
-    def latency_ns(self) -> int | None:
-        """The pipeline's own latency (encoder frame, muxer), added on top of the constant delay."""
+    def latency_ns(self) -> int:
+        """The pipeline's own latency (encoder frame, muxer), added on top of the constant delay (0: unknown)."""
         query = Gst.Query.new_latency()
         if not self.pipeline.query(query):
-            return None
+            return 0
         live, min_latency, _max = query.parse_latency()
         return int(min_latency) if live else 0
 

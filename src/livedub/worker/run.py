@@ -115,7 +115,7 @@ def run_worker(settings: WorkerSettings, paths: PathSettings, prepared: Prepared
             return ExitCode.CONFIG
         config = WorkerConfig(stream_id=settings.stream_id, input_url=settings.input_url,
                               output_url=settings.output_url, delay_ns=delay_ns,
-                              input_timeout_s=settings.input_timeout)
+                              input_timeout_s=settings.input_timeout, reconnect_s=settings.input_reconnect)
         try:
             return Worker(config, audio_path, metrics).run()
         finally:

@@ -102,8 +102,9 @@ class Timeline:
 class AvSyncTracker:
     """The A/V sync delta: (output - input) of the last audio buffer minus that of the last video buffer.
 
-    Both offsets equal the constant delay when the contract holds, so the delta is 0; an audio
-    path that moves audio in time (or a bug in the mapping) shows up here in milliseconds.
+    The output times are what the output pipeline reports each buffer will play at (after its own
+    adjustments, such as the AAC priming compensation), so an audio path, a mapping or an output
+    stage that moves audio in time shows up here in milliseconds; 0 when the contract holds.
     """
 
     def __init__(self) -> None:

@@ -1,21 +1,27 @@
-"""The worker's lifecycle: wait for the input, check its tracks, run input -> audio path -> output, end.
+"""The worker's lifecycle on GLib and GStreamer: the input and output pipelines, their buses, retries.
 
 States (each change is logged once and exported as ``worker_state``)::
 
     waiting_input --first pad--> input_connected --both tracks + first video--> running
-          |                             |                                          |
-          | no input in time: exit 3    | a codec other than H.264/AAC, or a       | input EOS --> draining
-          | (errors before then retry)  | track missing: exit 4                    | bus ERROR: exit 1
-                                                                                 draining --output EOS--> exit 0
+          |                             |                                     |        ^
+          | no input in time: exit 3    | a codec other than H.264/AAC, or a  |  input | input back
+          | (errors before then retry)  | track missing: exit 4               |  EOS   | (same output)
+                                                                              v        |
+                                        draining <--no input within WORKER_INPUT_RECONNECT-- input_lost
+                                           |  (or input EOS when WORKER_INPUT_RECONNECT is 0)
+                                           +--output EOS--> exit 0          bus ERROR anywhere: exit 1
 
+What reaches the output, when and with which timestamps is decided by :class:`OutputCore`
+(``output_core.py``, no GStreamer, unit-tested on a fake clock); this module only carries it out.
 GStreamer calls :meth:`on_track`, :meth:`on_unsupported` and :meth:`on_sample` from its streaming
 threads; everything that changes the state runs on the GLib main loop (``GLib.idle_add``), so the
-state has one owner. Pipelines post to their buses, watched on the same loop.
+state has one owner. Pipelines post to their buses, watched on the same loop. The audio pump
+thread asks the core for the audio due now (the dub path releases fragments on a schedule, not only
+when input arrives); it never runs on the main loop: a push into a full output may block.
 
-Audio leaves the audio path from two threads, always under one lock: the input's streaming thread
-(``pull`` after each ``push``) and the audio pump, which pulls at the times the path asks for
-(the dub path releases fragments on a schedule, not only when input arrives) and, after input EOS,
-until the path is drained. The pump never runs on the main loop: a push into a full output may block.
+A publisher that drops and comes back within ``WORKER_INPUT_RECONNECT`` (the orchestrator sets it
+to its grace period) keeps this worker, its models and its output connection: the input is read
+again as soon as it ended, and the new session continues the same timeline after a gap.
 """
 
 from __future__ import annotations
@@ -24,39 +30,38 @@ import logging
 import signal
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 from livedub.obs.redact import redact_url
-from livedub.worker.audio_path import AudioPath, OverlapTrimmer, PcmChunk
+from livedub.worker.audio_path import AudioPath, PcmChunk
 from livedub.worker.caps import Track, TrackInfo, UnsupportedInput
 from livedub.worker.exit_codes import ExitCode
 from livedub.worker.gst import GLib, Gst, running_time
 from livedub.worker.input_pipeline import InputPipeline
-from livedub.worker.metrics import WorkerMetrics
+from livedub.worker.metrics import DropReason, WorkerMetrics
+from livedub.worker.output_core import WARNING_REPEAT_S, OutputCore
 from livedub.worker.output_pipeline import OutputPipeline
-from livedub.worker.timing import MS, NS, AvSyncTracker, DelayMeter, Timeline
+from livedub.worker.timing import MS, NS
 
 log = logging.getLogger(__name__)
 
 INPUT_RETRY_INTERVAL_S = 1.0   # between attempts while the input is not there yet
+RECONNECT_RETRY_S = 0.25       # between attempts while a lost input may come back (viewers wait)
 TRACK_WAIT_S = 5.0             # after the first track, how long the second may take to appear
 DRAIN_MARGIN_S = 10.0          # after input EOS, the output gets delay + this to finish
-PENDING_LIMIT = 1024           # buffers per track held while the output starts (about 0.1 s in practice)
 PUMP_IDLE_S = 0.05             # the audio pump looks at least this often (the path may have nothing scheduled)
 PUMP_JOIN_S = 2.0              # at exit, how long to wait for the audio pump (a push blocked in a flushing appsrc)
 FAILURE_POLL_MS = 250          # how often the main loop asks the audio path whether it failed for good
-WARNING_REPEAT_S = 60.0        # the same bus warning is logged at most once a minute
-ANCHOR_SETTLE_NS = 150 * MS    # arrivals observed after the first video buffer before the anchor is fixed
 
 
 class State(str, Enum):
     waiting_input = "waiting_input"
     input_connected = "input_connected"
     running = "running"
+    input_lost = "input_lost"
     draining = "draining"
     stopped = "stopped"
 
@@ -68,63 +73,22 @@ class WorkerConfig:
     output_url: str
     delay_ns: int
     input_timeout_s: float
+    reconnect_s: float = 0.0   # after input EOS, how long the input may take to come back (0: end)
     track_wait_s: float = TRACK_WAIT_S
 
 
-class _Feeder:
-    """One track's way into the output: holds buffers until the output runs, then pushes them in order."""
-
-    def __init__(self, track: Track, push: Callable[[Any], None], on_overflow: Callable[[Track], None]) -> None:
-        self.track = track
-        self._push = push
-        self._on_overflow = on_overflow
-        self._lock = threading.Lock()
-        self._pending: deque[Any] = deque()
-        self._open = False
-
-    def offer(self, item: Any) -> None:
-        with self._lock:
-            if self._open:
-                self._push(item)
-                return
-            if len(self._pending) >= PENDING_LIMIT:
-                self._pending.popleft()
-                self._on_overflow(self.track)
-            self._pending.append(item)
-
-    def open(self) -> None:
-        with self._lock:
-            while self._pending:
-                self._push(self._pending.popleft())
-            self._open = True
-
-
-class _LateAudioReport:
-    """Logs audio handed to the output after its play time: the first at once, then at most one
-    summary per :data:`WARNING_REPEAT_S` (count and worst lateness since the last line)."""
+class GstClock:
+    """GStreamer's system clock as the output core's :class:`~livedub.core.clock.Clock` (the same
+    CLOCK_MONOTONIC the dub path's core runs on)."""
 
     def __init__(self) -> None:
-        self._count = 0
-        self._worst_ns = 0
-        self._logged_at: float | None = None
+        self.gst_clock = Gst.SystemClock.obtain()
 
-    def note(self, late_ns: int, now_s: float) -> None:
-        self._count += 1
-        self._worst_ns = max(self._worst_ns, late_ns)
-        if self._logged_at is not None and now_s - self._logged_at < WARNING_REPEAT_S:
-            return
-        log.warning("output audio handed to the muxer after its play time", extra={
-            "lateChunks": self._count, "worstLateMs": round(self._worst_ns / MS, 1)})
-        self._logged_at, self._count, self._worst_ns = now_s, 0, 0
+    def now(self) -> int:
+        return int(self.gst_clock.get_time())
 
-
-@dataclass(frozen=True)
-class _VideoItem:
-    buffer: Any
-    caps: Any
-    pts: int
-    dts: int | None
-    arrival: int  # clock time it reached the worker
+    def sleep(self, duration_ns: int) -> None:
+        time.sleep(duration_ns / NS)
 
 
 class Worker:
@@ -132,12 +96,8 @@ class Worker:
         self.config = config
         self.audio_path = audio_path
         self.metrics = metrics
-        self.timeline = Timeline(config.delay_ns)
-        self.sync = AvSyncTracker()
-        self.delay_meter = DelayMeter()
-        self._output_latency_ns = 0
-        self._start_retry_scheduled = False
-        self.clock = Gst.SystemClock.obtain()
+        self.clock = GstClock()
+        self.core = OutputCore(config.delay_ns, audio_path, metrics, self.clock)
         self.state: State | None = None
         self.exit_code: ExitCode | None = None
         self._loop = GLib.MainLoop()
@@ -148,18 +108,12 @@ class Worker:
         self._input_attempts = 0
         self._input_error_logged = False
         self._warnings_logged: dict[str, float] = {}
-        self._audio_lock = threading.Lock()  # the audio path is not required to be thread-safe
-        # decoded audio that came before the output's time anchor was fixed: the audio path gets it
-        # once it knows the anchor, so its deadlines follow the clock the output plays by
-        self._audio_before_anchor: deque[PcmChunk] = deque(maxlen=PENDING_LIMIT)
+        self._start_retry_scheduled = False
+        self._reconnect_timer: int | None = None
+        self._lost_at: float | None = None
         self._pump: threading.Thread | None = None
         self._pump_wake = threading.Event()   # set: the pump looks again now (input ended, stopping)
         self._pump_stop = False
-        self._input_ended = False
-        self._trimmer = OverlapTrimmer()
-        self._late_audio = _LateAudioReport()
-        self._video = _Feeder(Track.video, self._push_video, self._overflow)
-        self._audio = _Feeder(Track.audio, self._push_audio, self._overflow)
         self._idle_timeout_s = max(1, round(config.input_timeout_s))
 
     # -- public ---------------------------------------------------------------------------------
@@ -177,7 +131,7 @@ class Worker:
         finally:
             self._teardown()
         self._set_state(State.stopped, exitCode=int(self.exit_code or 0),
-                        exitReason=(self.exit_code or ExitCode.OK).name.lower(), **self._delay_fields())
+                        exitReason=(self.exit_code or ExitCode.OK).name.lower(), **self.core.delay_fields())
         return self.exit_code if self.exit_code is not None else ExitCode.OK
 
     # -- streaming threads ------------------------------------------------------------------------
@@ -193,85 +147,13 @@ class Worker:
         segment = sample.get_segment()
         pts = running_time(segment, buffer.pts)
         if pts is None:
-            self.metrics.late_buffers.labels(track.value).inc()
+            self.core.dropped(track, DropReason.no_timestamp)
             return
-        self.metrics.input_position.labels(track.value).set(pts / NS)
         if track is Track.video:
-            dts = running_time(segment, buffer.dts)
-            arrival = self.clock.get_time()
-            # video anchors the timeline (see timing.py); audio arriving a moment earlier waits in
-            # its feeder and maps into the delay
-            if self.timeline.observe(dts if dts is not None else pts, arrival):
+            if self.core.video(pts, running_time(segment, buffer.dts), (buffer, sample.get_caps())):
                 GLib.idle_add(self._maybe_start_output)
-            self._video.offer(_VideoItem(buffer, sample.get_caps(), pts, dts, arrival))
             return
-        with self._audio_lock:
-            trimmed_before = self._trimmer.trimmed_frames
-            chunk = self._trimmer.fix(PcmChunk.from_bytes(pts, buffer.extract_dup(0, buffer.get_size())))
-            self.metrics.audio_trimmed.inc(self._trimmer.trimmed_frames - trimmed_before)
-            if chunk is None:
-                return
-            if self.timeline.anchor is None:
-                if len(self._audio_before_anchor) == self._audio_before_anchor.maxlen:
-                    self.metrics.late_buffers.labels(Track.audio.value).inc()
-                self._audio_before_anchor.append(chunk)
-                return
-            self._to_audio_path([chunk])
-
-    def _to_audio_path(self, chunks: Iterable[PcmChunk]) -> None:
-        """Push into the audio path and offer what it has ready (audio lock held)."""
-        for chunk in chunks:
-            self.audio_path.push(chunk)
-        # offered under the lock too: the pump pulls as well, and chunks must reach the output in order
-        for out in self.audio_path.pull():
-            self._audio.offer(out)
-
-    # -- pushing into the output (streaming threads, feeder lock held) --------------------------
-    def _push_video(self, item: _VideoItem) -> None:
-        assert self._output is not None
-        out_pts = self.timeline.to_output(item.pts)
-        if out_pts is None:
-            self.metrics.late_buffers.labels(Track.video.value).inc()
-            return
-        out_dts = self.timeline.to_output(item.dts) if item.dts is not None else None
-        flags = (Gst.BufferCopyFlags.FLAGS | Gst.BufferCopyFlags.TIMESTAMPS | Gst.BufferCopyFlags.META
-                 | Gst.BufferCopyFlags.MEMORY)
-        buffer = item.buffer.copy_region(flags, 0, item.buffer.get_size())  # shares the memory, no copy
-        buffer.pts = out_pts
-        buffer.dts = out_dts if out_dts is not None else Gst.CLOCK_TIME_NONE
-        self._record_sync(Track.video, item.pts, out_pts)
-        anchor = self.timeline.anchor
-        if anchor is not None:  # the sink sends at base time + DTS (else PTS) + latency
-            send = anchor.clock + (out_dts if out_dts is not None else out_pts) + self._output_latency_ns
-            self.metrics.output_delay.set(self.delay_meter.record(item.arrival, send) / NS)
-        self._output.push_video(buffer, item.caps)
-        self.metrics.output_position.labels(Track.video.value).set(out_pts / NS)
-
-    def _push_audio(self, chunk: PcmChunk) -> None:
-        assert self._output is not None
-        out_pts = self.timeline.to_output(chunk.pts_ns)
-        if out_pts is None:
-            self.metrics.late_buffers.labels(Track.audio.value).inc()
-            return
-        self._record_sync(Track.audio, chunk.pts_ns, out_pts)
-        anchor = self.timeline.anchor
-        if anchor is not None:
-            headroom = anchor.clock + out_pts - self.clock.get_time()
-            self.metrics.audio_headroom.set(headroom / NS)
-            if headroom < 0:
-                self.metrics.audio_late.inc()
-                self._late_audio.note(-headroom, time.monotonic())
-        self._output.push_audio(chunk.to_bytes(), out_pts, chunk.duration_ns)
-        self.metrics.output_position.labels(Track.audio.value).set((out_pts + chunk.duration_ns) / NS)
-
-    def _record_sync(self, track: Track, in_pts: int, out_pts: int) -> None:
-        self.sync.record(track.value, in_pts, out_pts)
-        delta = self.sync.delta_ms()
-        if delta is not None:
-            self.metrics.av_sync_delta_ms.set(delta)
-
-    def _overflow(self, track: Track) -> None:
-        self.metrics.late_buffers.labels(track.value).inc()
+        self.core.audio(PcmChunk.from_bytes(pts, buffer.extract_dup(0, buffer.get_size())))
 
     # -- main loop --------------------------------------------------------------------------------
     def _set_state(self, state: State, **fields: Any) -> None:
@@ -282,6 +164,8 @@ class Worker:
         log.info("worker %s", state.value.replace("_", " "), extra={"state": state.value, **fields})
 
     def _start_input(self) -> bool:
+        if self.exit_code is not None:
+            return False
         self._input_attempts += 1
         self._input = InputPipeline(self.config.input_url, self, self._idle_timeout_s)
         self._watch(self._input.pipeline, self._on_input_message)
@@ -290,13 +174,13 @@ class Worker:
         return False  # also used as a one-shot GLib timeout callback
 
     def _input_failed(self, reason: str) -> None:
-        """An input error before any track: the stream may not be published yet, so retry."""
+        """An input error before any track (the stream may not be published yet, or not back yet): retry."""
+        retry_s = RECONNECT_RETRY_S if self.state is State.input_lost else INPUT_RETRY_INTERVAL_S
         if not self._input_error_logged:
             self._input_error_logged = True
-            log.info("input not available yet; retrying until the input timeout",
-                     extra={"reason": reason, "retryIntervalS": INPUT_RETRY_INTERVAL_S})
+            log.info("input not available yet; retrying", extra={"reason": reason, "retryIntervalS": retry_s})
         self._stop_input()
-        GLib.timeout_add(int(INPUT_RETRY_INTERVAL_S * 1000), self._start_input)
+        GLib.timeout_add(int(retry_s * 1000), self._start_input)
 
     def _stop_input(self) -> None:
         if self._input is not None:
@@ -320,7 +204,7 @@ class Worker:
             text = f"{_src_name(message)}: {error.message}"
             if self._unsupported is not None:
                 self._finish(ExitCode.UNSUPPORTED_INPUT, str(self._unsupported))
-            elif self.state is State.waiting_input:
+            elif self.state in (State.waiting_input, State.input_lost):
                 self._input_failed(text)
             else:
                 self._finish(ExitCode.PIPELINE_ERROR, f"input error: {text}", debug=debug)
@@ -354,6 +238,9 @@ class Worker:
 
     def _track_found(self, info: TrackInfo) -> bool:
         if self.exit_code is not None:
+            return False
+        if self.state is State.input_lost:
+            self._input_back(info)
             return False
         first = not self._tracks
         self._tracks[info.track] = info
@@ -390,33 +277,22 @@ class Worker:
         return False
 
     def _maybe_start_output(self) -> bool:
-        first_arrival = self.timeline.first_arrival
-        if self.exit_code is not None or self._output is not None or first_arrival is None \
-                or len(self._tracks) < len(Track):
+        if self.exit_code is not None or self.core.started or len(self._tracks) < len(Track):
             return False
-        # let the start-up backlog arrive so the anchor sees the input's real cadence (timing.py)
-        settle = min(ANCHOR_SETTLE_NS, self.config.delay_ns // 2)
-        wait_ns = first_arrival + settle - self.clock.get_time()
+        wait_ns = self.core.start_in_ns()
+        if wait_ns is None:
+            return False
         if wait_ns > 0:
             if not self._start_retry_scheduled:
                 self._start_retry_scheduled = True
                 GLib.timeout_add(-(-wait_ns // MS), self._retry_start_output)  # ceil: never early
             return False
-        with self._audio_lock:  # one anchor for video and audio (the core's deadlines); audio waits on it
-            anchor = self.timeline.freeze()
-            self.audio_path.anchor(anchor.clock - anchor.in_pts)
-            waiting = list(self._audio_before_anchor)
-            self._audio_before_anchor.clear()
-            self._to_audio_path(waiting)
         output = OutputPipeline(self.config.output_url, self.config.delay_ns)
         self._output = output
         self._watch(output.pipeline, self._on_output_message)
-        if not output.start(self.clock, anchor.clock):
+        if not self.core.start(output, lambda base_time: output.start(self.clock.gst_clock, base_time)):
             self._finish(ExitCode.PIPELINE_ERROR, "the output pipeline did not start")
             return False
-        self._output_latency_ns = output.latency_ns() or 0
-        self._video.open()
-        self._audio.open()
         self._pump = threading.Thread(target=self._pump_audio, name="audio-pump", daemon=True)
         self._pump.start()
         self._set_state(State.running, outputUrl=redact_url(self.config.output_url),
@@ -428,50 +304,72 @@ class Worker:
         self._start_retry_scheduled = False
         return self._maybe_start_output()
 
-    def _delay_fields(self) -> dict[str, Any]:
-        summary = self.delay_meter.summary()
-        if summary is None:
-            return {}
-        return {"addedDelayMs": round(summary.median_ms, 1), "addedDelayMinMs": round(summary.min_ms, 1),
-                "addedDelayMaxMs": round(summary.max_ms, 1), "constantDelayMs": self.config.delay_ns // MS,
-                "pipelineLatencyMs": round(self._output_latency_ns / MS, 1)}
-
     def _report_delay(self) -> bool:
         if self._output is None or self.exit_code is not None:
             return False
-        self._output_latency_ns = self._output.latency_ns() or self._output_latency_ns
-        log.info("output delay", extra=self._delay_fields())
+        self.core.refresh_latency()
+        log.info("output delay", extra=self.core.delay_fields())
         return False
 
+    # -- end of input: lost (may come back), or ended -------------------------------------------
     def _on_input_eos(self) -> None:
+        if self.state is State.input_lost:  # a retry that connected and ended without media
+            self._input_failed("the input ended again before any media")
+            return
         if self.state is not State.running or self._output is None:
             self._finish(ExitCode.INPUT_UNAVAILABLE, "input ended before its audio and video tracks were known")
             return
+        if self.config.reconnect_s <= 0:
+            self._drain()
+            return
+        # the output, the models and the viewers' connection stay; what the audio path holds comes
+        # out on time; the input is read again at once (nginx lets a reader wait for the publisher)
+        self._set_state(State.input_lost, reconnectS=self.config.reconnect_s)
+        self._lost_at = time.monotonic()
+        self.core.input_lost()
+        self._stop_input()
+        self._input_error_logged = False
+        self._reconnect_timer = GLib.timeout_add(int(self.config.reconnect_s * 1000), self._on_reconnect_deadline)
+        if self.core.input_returned():  # the next session's first buffer is mapped after the gap
+            self._start_input()
+        else:
+            self._drain()
+
+    def _input_back(self, info: TrackInfo) -> None:
+        if self._reconnect_timer is not None:
+            GLib.source_remove(self._reconnect_timer)
+            self._reconnect_timer = None
+        gap_s = time.monotonic() - self._lost_at if self._lost_at is not None else None
+        self._set_state(State.running, inputBack=True, track=info.track.value, codec=info.codec,
+                        gapS=None if gap_s is None else round(gap_s, 2))
+
+    def _on_reconnect_deadline(self) -> bool:
+        self._reconnect_timer = None
+        if self.exit_code is None and self.state is State.input_lost:
+            log.info("the input did not come back", extra={"reconnectS": self.config.reconnect_s})
+            self._stop_input()
+            self._drain()
+        return False
+
+    def _drain(self) -> None:
         self._set_state(State.draining)
         # the pump finishes the audio path and pulls it dry, each chunk at its due time, then ends
         # the output (_end_output); the main loop never waits for it
-        self._input_ended = True
+        self.core.end_input()
         self._pump_wake.set()
         drain_s = self.config.delay_ns / NS + DRAIN_MARGIN_S
         GLib.timeout_add(int(drain_s * 1000), self._on_drain_deadline)
 
     def _pump_audio(self) -> None:
-        """Audio pump thread: pull what the path has due, when it is due; at input EOS, until drained."""
-        finishing = False
+        """Audio pump thread: hand the output what the core has due, when it is due; after the input
+        ended, until drained."""
         while not self._pump_stop:
             self._pump_wake.clear()  # before looking: a wake-up from now on ends the wait below at once
-            with self._audio_lock:
-                if self._input_ended and not finishing:
-                    finishing = True
-                    self.audio_path.finish()
-                for out in self.audio_path.pull():
-                    self._audio.offer(out)
-                drained = finishing and self.audio_path.drained
-                wait_s = self.audio_path.next_pull_in_s()
-            if drained:
+            step = self.core.pump()
+            if step.drained:
                 GLib.idle_add(self._end_output)
                 return
-            self._pump_wake.wait(PUMP_IDLE_S if wait_s is None else min(wait_s, PUMP_IDLE_S))
+            self._pump_wake.wait(PUMP_IDLE_S if step.wait_s is None else min(step.wait_s, PUMP_IDLE_S))
 
     def _end_output(self) -> bool:
         if self.exit_code is None and self._output is not None:

@@ -125,7 +125,8 @@ def test_no_forwarder_output_carries_the_key(stack, tmp_path: Path, caplog: pyte
 def test_workers_never_inherit_the_egress_key() -> None:
     launcher = worker_launcher(orch_settings(), {"PATH": "/usr/bin", "EGRESS_URL": SECRET, "WORKER_STS_MODE": "mock"})
     assert isinstance(launcher, ProcessLauncher)
-    assert launcher.base_env == {"PATH": "/usr/bin", "WORKER_STS_MODE": "mock"}
+    # the orchestrator's grace period travels as the workers' reconnect window (docs/worker.md)
+    assert launcher.base_env == {"PATH": "/usr/bin", "WORKER_STS_MODE": "mock", "WORKER_INPUT_RECONNECT": "0.2s"}
 
 
 def test_egress_disabled_starts_no_forwarder(serve, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

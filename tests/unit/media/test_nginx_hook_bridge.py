@@ -14,6 +14,7 @@ import pytest
 
 from livedub.media.base import HookTarget
 from livedub.media.nginx import HookBridge
+from livedub.orchestrator.app import EventAccepted
 
 
 class BusyOrchestrator:
@@ -201,9 +202,10 @@ def test_invalid_stream_keys_are_refused_at_publish_time_and_never_forwarded(bri
 
 
 class AcceptingOrchestrator(BusyOrchestrator):
-    """Answers ``ready`` events 202 with ``result`` (accepted: a worker is on its way; duplicate: not)."""
+    """Answers ``ready`` events 202 with the orchestrator's own answer model: ``result`` and
+    ``workerStarting`` (a new worker is on its way; false for a duplicate or a worker kept)."""
 
-    def __init__(self, result: str) -> None:
+    def __init__(self, result: str, worker_starting: bool = True) -> None:
         super().__init__()
         recorder = self
 
@@ -211,7 +213,9 @@ class AcceptingOrchestrator(BusyOrchestrator):
             def do_POST(self) -> None:  # http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 recorder.events.append((self.path, json.loads(body)))
-                answer = json.dumps({"result": result}).encode()
+                answer = json.dumps(EventAccepted(
+                    correlationId="c1", streamId="held", event="ready", result=result,  # type: ignore[arg-type]
+                    workerStarting=worker_starting).model_dump()).encode()
                 self.send_response(202)
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
@@ -269,9 +273,11 @@ def test_the_hold_is_bounded_and_the_publisher_then_goes_ahead(accepting: Accept
         bridge._server.server_close()
 
 
-@pytest.mark.parametrize("result", ["duplicate", "stale"])
-def test_no_hold_when_the_orchestrator_starts_no_worker(result: str) -> None:
-    orchestrator = AcceptingOrchestrator(result)
+@pytest.mark.parametrize(("result", "starting"), [("duplicate", False), ("stale", False), ("accepted", False)],
+                         ids=["duplicate", "stale", "worker-kept"])
+def test_no_hold_when_the_orchestrator_starts_no_worker(result: str, starting: bool) -> None:
+    # worker-kept: a publisher back within the grace period; its worker already waits on the path
+    orchestrator = AcceptingOrchestrator(result, worker_starting=starting)
     orchestrator.thread.start()
     import time
 

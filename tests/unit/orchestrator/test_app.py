@@ -41,7 +41,7 @@ def test_ready_answers_202_and_starts_one_worker_with_query_settings(stack) -> N
     assert response.status_code == 202, response.text
     body = response.json()
     assert body == {"correlationId": "hook-42", "streamId": "abc", "event": "ready", "result": "accepted",
-                    "detail": "", "settingsWarnings": []}
+                    "detail": "", "workerStarting": True, "settingsWarnings": []}
     assert response.headers["x-correlation-id"] == "hook-42"
     assert wait_until(lambda: stream(client, "abc")["state"] == "running", 5)
     view = stream(client, "abc")
@@ -121,13 +121,16 @@ def test_at_capacity_is_429(stack) -> None:  # type: ignore[no-untyped-def]
 
 def test_not_ready_stops_after_grace_and_reconnect_keeps_worker(stack) -> None:  # type: ignore[no-untyped-def]
     client, launcher, _media, _service = stack(grace_period="300ms")
-    client.post("/v1/mediamtx/events/ready", json=EVENT)
+    first = client.post("/v1/mediamtx/events/ready", json=EVENT).json()
+    assert (first["result"], first["workerStarting"]) == ("accepted", True)
     assert wait_until(lambda: stream(client, "abc")["state"] == "running", 5)
     run_id = stream(client, "abc")["runId"]
-    # reconnect within the grace period: same worker
+    # reconnect within the grace period: same worker, and the answer says no new one comes (the
+    # nginx bridge then does not hold the publisher: the kept worker already waits on the path)
     assert client.post("/v1/mediamtx/events/not-ready", json=EVENT).json()["result"] == "accepted"
     assert stream(client, "abc")["graceRemainingSeconds"] is not None
-    client.post("/v1/mediamtx/events/ready", json={**EVENT, "sourceId": "c2"})
+    back = client.post("/v1/mediamtx/events/ready", json={**EVENT, "sourceId": "c2"}).json()
+    assert (back["result"], back["workerStarting"]) == ("accepted", False)
     view = stream(client, "abc")
     assert view["graceRemainingSeconds"] is None and view["runId"] == run_id
     # leave for good: stopped once the grace period has passed

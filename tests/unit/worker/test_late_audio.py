@@ -6,9 +6,7 @@ import logging
 
 import pytest
 
-pytest.importorskip("gi")
-
-from livedub.worker.worker import WARNING_REPEAT_S, _LateAudioReport
+from livedub.worker.output_core import WARNING_REPEAT_S, LateAudioReport
 
 MS = 1_000_000
 
@@ -18,8 +16,8 @@ def late_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 
 
 def test_first_late_block_is_logged_then_summarised_once_a_minute(caplog: pytest.LogCaptureFixture) -> None:
-    report = _LateAudioReport()
-    with caplog.at_level(logging.WARNING, logger="livedub.worker.worker"):
+    report = LateAudioReport()
+    with caplog.at_level(logging.WARNING, logger="livedub.worker.output_core"):
         report.note(5 * MS, now_s=100.0)
         report.note(40 * MS, now_s=110.0)
         report.note(12 * MS, now_s=100.0 + WARNING_REPEAT_S - 1)
