@@ -33,7 +33,7 @@ from livedub.config.settings import MediaSettings, OrchestratorSettings
 from livedub.media.base import HookTarget, MediaServer, MediaServerError
 from livedub.media.select import create_media_server
 from livedub.proc.child import describe_returncode, spawn, terminate, wait_until
-from livedub.proc.supervise import ChildStatus, ChildSupervisor, RestartPolicy
+from livedub.proc.supervise import ChildRestartPolicy, ChildStatus, ChildSupervisor
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class LocalStack:
     extra_env: dict[str, str] = field(default_factory=dict)
     start_timeout: float = 20.0
     warm_timeout: float = 180.0  # how long start() waits for the standby worker's models
-    restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
+    restart_policy: ChildRestartPolicy = field(default_factory=ChildRestartPolicy)
     media: MediaServer | None = None
     _orch: subprocess.Popen[bytes] | None = None
     _supervisor: ChildSupervisor | None = None

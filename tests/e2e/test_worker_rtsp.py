@@ -41,7 +41,7 @@ pytestmark = [pytest.mark.e2e, *requires_media]
 @pytest.fixture
 def rtsp_url(marker_flv: Path) -> Iterator[str]:
     """``rtsp://127.0.0.1:<free>/live/rtsp1/in`` playing the marker stream, one fresh pipeline per client."""
-    from livedub.worker.gst import GLib
+    from livedub.gst import GLib
 
     try:
         import gi

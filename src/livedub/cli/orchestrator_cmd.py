@@ -42,8 +42,8 @@ def orchestrator_cmd(http_addr: str | None, grace_period: str | None, max_worker
 
     # imported here so `livedub --help` stays fast
     from livedub.media.select import create_media_server
-    from livedub.orchestrator.launcher import parse_worker_command
     from livedub.orchestrator.service import OrchestratorService, bind_socket
+    from livedub.proc.launcher import parse_worker_command
 
     if settings.launcher == Launcher.host:
         _check_host_url(settings.worker_host_url)

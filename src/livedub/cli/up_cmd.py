@@ -91,10 +91,16 @@ def up_cmd(backend: str | None, rtmp_port: int | None, sts_mode: str | None, no_
     stack = LocalStack(media_settings, orch_settings, log_dir=Path(paths.data_dir) / "logs", extra_env=extra_env)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C raises KeyboardInterrupt even where SIGINT came in ignored (a process started in the
+    # background by a shell without job control inherits that, and `up` would not stop on Ctrl-C)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         stack.start()
     except (StackError, MediaServerError) as exc:
         fail(str(exc), code=1)
+    except KeyboardInterrupt:  # while the models load, say: nothing may stay behind
+        stack.stop()
+        fail("interrupted while starting", code=130)
     assert stack.media is not None
     try:
         console.print(Panel.fit(

@@ -13,15 +13,16 @@ from livedub.config.settings import PathSettings, StsMode, WorkerSettings
 
 
 def _check_urls(settings: WorkerSettings) -> None:
-    from livedub.media.paths import parse_rtmp_url
+    from livedub.media.paths import parse_rtmp_url, source_scheme
 
     missing = [name for name, value in (("WORKER_STREAM_ID (--stream-id)", settings.stream_id),
                                         ("WORKER_INPUT_URL (--input-url)", settings.input_url),
                                         ("WORKER_OUTPUT_URL (--output-url)", settings.output_url)) if not value]
     if missing:
         fail(f"missing setting(s): {', '.join(missing)}")
-    scheme = settings.input_url.split("://", 1)[0].lower() if "://" in settings.input_url else ""
-    if scheme not in ("rtsp", "rtsps", "rtmp", "rtmps"):
+    try:
+        scheme = source_scheme(settings.input_url)
+    except ValueError:
         fail("invalid WORKER_INPUT_URL: expected rtsp://host:port/live/<id>/in or rtmp://host:port/live/<id>/in")
     try:
         if scheme.startswith("rtmp"):

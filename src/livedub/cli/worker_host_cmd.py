@@ -23,7 +23,7 @@ def worker_host_cmd(http_addr: str | None, worker_command: str | None, log_level
     settings = settings_or_exit(WorkerHostSettings, {"http_addr": http_addr, "worker_command": worker_command})
 
     # imported here so `livedub --help` stays fast
-    from livedub.orchestrator.launcher import parse_worker_command
+    from livedub.proc.launcher import parse_worker_command
     from livedub.proc.serve import bind_socket, serve_forever
     from livedub.workerhost import host_from_settings
     from livedub.workerhost.app import create_app

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
-from livedub.orchestrator.backoff import RestartPolicy
+from livedub.proc.backoff import RestartPolicy
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,6 @@ failed: the forwarder backs off on destination failures and retries the (local) 
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 import time
@@ -20,9 +19,9 @@ from typing import Any
 
 from livedub.egress.destination import Destination, Scrubber
 from livedub.egress.forwarder import Outcome, Side
-from livedub.media.paths import parse_rtmp_url
-from livedub.worker.caps import Track, UnsupportedInput, classify
-from livedub.worker.gst import Gst, make
+from livedub.gst import Gst, link_many, make
+from livedub.gst.caps import Track, UnsupportedInput
+from livedub.gst.source import add_source, bus_error, discard_pad, link_pad, pad_track
 
 log = logging.getLogger(__name__)
 
@@ -52,31 +51,13 @@ class ForwardPipeline:
             self.sink.set_property("password", destination.password)
         self.pipeline.add(self.mux)
         self.pipeline.add(self.sink)
-        if not self.mux.link(self.sink):
-            raise RuntimeError("cannot link flvmux -> rtmp2sink")
+        link_many(self.mux, self.sink)
         # both mux pads up front: flvmux writes its header once, with both tracks in it
         self._mux_pads = {Track.video: self.mux.request_pad_simple("video"),
                           Track.audio: self.mux.request_pad_simple("audio")}
         self.sink.get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, self._on_sink_buffer)
-        scheme = source_url.split("://", 1)[0].lower() if "://" in source_url else ""
-        if scheme in ("rtmp", "rtmps"):
-            source = parse_rtmp_url(source_url)
-            src = make("rtmp2src", "src", host=source.host, port=source.port, application=source.application,
-                       stream=source.stream, scheme=scheme, idle_timeout=SOURCE_IDLE_TIMEOUT_S)
-            demux = make("flvdemux", "demux")
-            self.pipeline.add(src)
-            self.pipeline.add(demux)
-            if not src.link(demux):
-                raise RuntimeError("cannot link rtmp2src -> flvdemux")
-            demux.connect("pad-added", self._on_pad_added)
-        elif scheme in ("rtsp", "rtsps"):
-            src = make("rtspsrc", "src", location=source_url, latency=RTSP_LATENCY_MS,
-                       tcp_timeout=SOURCE_IDLE_TIMEOUT_S * 1_000_000)
-            Gst.util_set_object_arg(src, "protocols", "tcp")
-            self.pipeline.add(src)
-            src.connect("pad-added", self._on_pad_added)
-        else:
-            raise ValueError("the source URL must start with rtmp://, rtmps://, rtsp:// or rtsps://")
+        add_source(self.pipeline, source_url, self._on_pad_added, idle_timeout_s=SOURCE_IDLE_TIMEOUT_S,
+                   rtsp_latency_ms=RTSP_LATENCY_MS, rtsp_tcp_timeout_s=SOURCE_IDLE_TIMEOUT_S)
 
     # -- running ---------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> Outcome:
@@ -120,12 +101,8 @@ class ForwardPipeline:
         return self._describe_error(message) if message is not None else (side, fallback)
 
     def _describe_error(self, message: Any) -> tuple[Side, str]:
-        error, debug = message.parse_error()
-        origin = message.src.get_name() if message.src is not None else ""
+        origin, text, detail = bus_error(message)
         side = Side.destination if origin == "sink" else Side.source
-        text = f"{origin}: {error.message}"
-        # the debug string is "file.c(line): function (): /element/path:\ndetail"; the detail is what helps
-        detail = " ".join(line.strip() for line in (debug or "").splitlines()[1:] if line.strip())
         if detail:
             text += f" ({detail[:300]})"
         return side, self.scrub(text)
@@ -141,15 +118,14 @@ class ForwardPipeline:
         return Gst.PadProbeReturn.OK
 
     def _on_pad_added(self, _element: Any, pad: Any) -> None:
-        caps = pad.get_current_caps() or pad.query_caps(None)
         try:
-            info = classify(caps.get_structure(0)) if caps is not None and caps.get_size() else None
+            info = pad_track(pad)
         except UnsupportedInput as exc:
             self._unsupported = f"the source is not H.264 + AAC: {exc}"
             info = None
         with self._lock:
             if info is None or info.track in self._linked:
-                self._discard(pad)
+                discard_pad(self.pipeline, pad)
                 return
             self._linked.add(info.track)
         name = info.track.value
@@ -158,15 +134,9 @@ class ForwardPipeline:
         chain += [make("queue", f"{name}_queue"), make(parser, f"{name}_parse")]
         for element in chain:
             self.pipeline.add(element)
-        for upstream, downstream in itertools.pairwise(chain):
-            upstream.link(downstream)
-        chain[-1].get_static_pad("src").link(self._mux_pads[info.track])
+        link_many(*chain)
+        if chain[-1].get_static_pad("src").link(self._mux_pads[info.track]) != Gst.PadLinkReturn.OK:
+            raise RuntimeError(f"cannot link the {name} track to flvmux")
         for element in chain:
             element.sync_state_with_parent()
-        pad.link(chain[0].get_static_pad("sink"))
-
-    def _discard(self, pad: Any) -> None:
-        sink = make("fakesink", None, sync=False, async_=False)
-        self.pipeline.add(sink)
-        sink.sync_state_with_parent()
-        pad.link(sink.get_static_pad("sink"))
+        link_pad(pad, chain[0], f"source {name}")

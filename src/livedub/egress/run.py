@@ -11,7 +11,7 @@ from enum import IntEnum
 from livedub.config.settings import EgressSettings
 from livedub.egress.destination import Destination, Scrubber
 from livedub.egress.forwarder import Forwarder, RetryState
-from livedub.orchestrator.backoff import RestartPolicy
+from livedub.proc.backoff import RestartPolicy
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ class ExitCode(IntEnum):
 
 def run_forwarder(settings: EgressSettings, destination: Destination, scrub: Scrubber,
                   stop: threading.Event | None = None) -> ExitCode:
-    from livedub.worker.gst import GstUnavailable, require_gst
+    from livedub.gst import GstUnavailable, require_gst
 
     try:
         from livedub.egress.pipeline import ELEMENTS, ForwardPipeline
@@ -45,7 +45,7 @@ def run_forwarder(settings: EgressSettings, destination: Destination, scrub: Scr
 
 def _quiet_gstreamer() -> None:
     """GStreamer's own debug log (GST_DEBUG) prints element properties, the stream key among them."""
-    from livedub.worker.gst import Gst
+    from livedub.gst import Gst
 
     Gst.debug_set_active(False)
     Gst.debug_set_default_threshold(Gst.DebugLevel.NONE)

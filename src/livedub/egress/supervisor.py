@@ -33,8 +33,8 @@ from typing import Any
 
 from livedub.config.settings import EgressSettings
 from livedub.egress.destination import Scrubber, destination_scrubber
-from livedub.orchestrator.backoff import RestartPolicy
-from livedub.orchestrator.launcher import (
+from livedub.proc.backoff import RestartPolicy
+from livedub.proc.launcher import (
     ExitListener,
     Launcher,
     LaunchError,

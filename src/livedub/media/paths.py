@@ -34,6 +34,22 @@ def stream_id_from_ingest_path(path: str) -> str:
     return stream_id
 
 
+SOURCE_SCHEMES = ("rtmp", "rtmps", "rtsp", "rtsps")  # what a worker or forwarder can read from
+
+
+def url_scheme(url: str) -> str:
+    """The URL's scheme in lower case; empty when it has none."""
+    return url.split("://", 1)[0].lower() if "://" in url else ""
+
+
+def source_scheme(url: str) -> str:
+    """The scheme of a URL livedub reads a stream from; ValueError unless rtmp[s] or rtsp[s]."""
+    scheme = url_scheme(url)
+    if scheme not in SOURCE_SCHEMES:
+        raise ValueError("the URL must start with rtmp://, rtmps://, rtsp:// or rtsps://")
+    return scheme
+
+
 @dataclass(frozen=True)
 class RtmpTarget:
     """An RTMP endpoint split the way servers see it: application + stream key."""
@@ -42,6 +58,7 @@ class RtmpTarget:
     port: int
     application: str
     stream: str
+    scheme: str = "rtmp"  # or rtmps
 
     @property
     def url(self) -> str:
@@ -70,4 +87,4 @@ def parse_rtmp_url(url: str) -> RtmpTarget:
     stream = "/".join(segments[1:])
     if parts.query:
         stream += "?" + parts.query
-    return RtmpTarget(parts.hostname, parts.port or 1935, segments[0], stream)
+    return RtmpTarget(parts.hostname, parts.port or 1935, segments[0], stream, parts.scheme)

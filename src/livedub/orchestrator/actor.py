@@ -21,12 +21,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from livedub.config.stream_query import StreamSettings
 from livedub.obs.logging import log_context
 from livedub.orchestrator.known_streams import StreamMemory, StreamStore
-from livedub.orchestrator.launcher import Launcher, WorkerExit, WorkerHandle, WorkerSpec
-from livedub.orchestrator.query import StreamSettings
 from livedub.orchestrator.state import WITH_PROCESS, KnownStream
 from livedub.orchestrator.supervisor import Admission, Decision, Effect, StartWorker, StopWorker, Supervisor
+from livedub.proc.launcher import Launcher, WorkerExit, WorkerHandle, WorkerSpec
 
 log = logging.getLogger(__name__)
 

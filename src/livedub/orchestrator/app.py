@@ -22,10 +22,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from livedub import __version__
+from livedub.config.stream_query import DEFAULT_SETTINGS, parse_stream_query
 from livedub.media.paths import InvalidPath, stream_id_from_ingest_path
 from livedub.obs.logging import log_context
 from livedub.orchestrator.actor import ActorBusy, HookEvent
-from livedub.orchestrator.query import DEFAULT_SETTINGS, parse_stream_query
 from livedub.orchestrator.supervisor import Admission, Decision
 
 if TYPE_CHECKING:

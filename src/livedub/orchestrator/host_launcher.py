@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from livedub.obs.redact import redact_url
-from livedub.orchestrator.launcher import ExitListener, LaunchError, WorkerExit, WorkerHandle, WorkerSpec
+from livedub.proc.launcher import ExitListener, LaunchError, WorkerExit, WorkerHandle, WorkerSpec
 from livedub.workerhost.api import StartRequest, WorkerList, WorkerState, WorkerView
 
 log = logging.getLogger(__name__)

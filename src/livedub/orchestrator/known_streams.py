@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from livedub.config.settings import STREAM_ID_PATTERN, PathSettings
-from livedub.orchestrator.query import QUERY_PARAMS, parse_stream_query
+from livedub.config.stream_query import QUERY_PARAMS, parse_stream_query
 from livedub.orchestrator.state import KnownStream, StreamRecord
 
 log = logging.getLogger(__name__)

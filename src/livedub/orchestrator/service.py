@@ -25,15 +25,15 @@ from livedub.config.settings import EgressSettings, OrchestratorSettings, PathSe
 from livedub.config.settings import Launcher as LauncherKind
 from livedub.orchestrator.actor import Clock, SupervisorActor, UrlBuilder
 from livedub.orchestrator.app import create_app
-from livedub.orchestrator.backoff import RestartPolicy
 from livedub.orchestrator.health import MediaProbe
 from livedub.orchestrator.host_launcher import HostLauncher
 from livedub.orchestrator.known_streams import StateWriter, StreamsFile, state_file_path
-from livedub.orchestrator.launcher import Launcher, ProcessLauncher, parse_worker_command, without_secrets
 from livedub.orchestrator.metrics import EventCounts, OrchestratorCollector, build_registry
 from livedub.orchestrator.reconcile import LiveSource, Reconciler
 from livedub.orchestrator.supervisor import Supervisor, SupervisorPolicy
 from livedub.proc import serve
+from livedub.proc.backoff import RestartPolicy
+from livedub.proc.launcher import Launcher, ProcessLauncher, parse_worker_command, without_secrets
 from livedub.proc.serve import RunningServer, bind_socket, split_addr
 
 __all__ = ["OrchestratorService", "RunningOrchestrator", "bind_socket", "split_addr", "worker_launcher"]

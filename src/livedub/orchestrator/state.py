@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from livedub.orchestrator.backoff import CrashHistory
-from livedub.orchestrator.query import DEFAULT_SETTINGS, StreamSettings
+from livedub.config.stream_query import DEFAULT_SETTINGS, StreamSettings
+from livedub.proc.backoff import CrashHistory
 
 
 class StreamState(str, Enum):

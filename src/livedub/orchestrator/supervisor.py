@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
-from livedub.orchestrator.backoff import RestartPolicy, degraded_reason
-from livedub.orchestrator.query import StreamSettings
+from livedub.config.stream_query import StreamSettings
 from livedub.orchestrator.state import OCCUPYING, KnownStream, StreamRecord, StreamState
-from livedub.worker.exit_codes import describe as describe_exit
-from livedub.worker.exit_codes import is_permanent
+from livedub.proc.backoff import RestartPolicy, degraded_reason
+from livedub.proc.exit_codes import describe as describe_exit
+from livedub.proc.exit_codes import is_permanent
 
 log = logging.getLogger(__name__)
 

@@ -39,7 +39,10 @@ class SupervisedChild(Protocol):
 
 
 @dataclass(frozen=True)
-class RestartPolicy:
+class ChildRestartPolicy:
+    """When `livedub up` restarts one of its own children (media server, orchestrator); a worker's
+    restarts follow :class:`livedub.proc.backoff.RestartPolicy` (a crash window, then degraded)."""
+
     initial: float = 1.0  # delay before the first restart after a healthy run
     maximum: float = 15.0  # the delay doubles per consecutive failure up to this
     stable_after: float = 30.0  # a child that ran this long starts again from ``initial``
@@ -48,7 +51,7 @@ class RestartPolicy:
 class RestartSchedule:
     """When to restart one child (no I/O, no sleeps; time is passed in)."""
 
-    def __init__(self, policy: RestartPolicy, started_at: float) -> None:
+    def __init__(self, policy: ChildRestartPolicy, started_at: float) -> None:
         self.policy = policy
         self.started_at = started_at
         self.consecutive_failures = 0
@@ -96,11 +99,11 @@ class ChildSupervisor:
     on restart, and because the media server backends own their process objects.
     """
 
-    def __init__(self, children: Sequence[SupervisedChild], policy: RestartPolicy | None = None,
+    def __init__(self, children: Sequence[SupervisedChild], policy: ChildRestartPolicy | None = None,
                  poll_interval: float = 0.2, clock: Callable[[], float] = time.monotonic,
                  on_restart: Callable[[str], None] | None = None) -> None:
         self.children = list(children)
-        self.policy = policy or RestartPolicy()
+        self.policy = policy or ChildRestartPolicy()
         self.poll_interval = poll_interval
         self.clock = clock
         self.on_restart = on_restart  # called (on the supervisor thread) after a child was restarted

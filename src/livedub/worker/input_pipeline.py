@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from livedub.media.paths import parse_rtmp_url
+from livedub.gst import Gst, link_many, make
+from livedub.gst.caps import Track, TrackInfo, UnsupportedInput
+from livedub.gst.source import add_source, discard_pad, link_pad, pad_track
 from livedub.worker.audio_path import RAW_CAPS
-from livedub.worker.caps import Track, TrackInfo, UnsupportedInput, classify
-from livedub.worker.gst import Gst, link_many, make
 
 RTSP_LATENCY_MS = 200  # rtspsrc jitter buffer; MediaMTX on the same host needs little
 APPSINK_MAX_BUFFERS = 64  # bounded: a slow consumer stalls the input instead of growing memory
@@ -32,34 +32,13 @@ class InputEvents(Protocol):
     def on_sample(self, track: Track, sample: Any) -> None: ...
 
 
-def input_scheme(url: str) -> str:
-    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    if scheme not in ("rtmp", "rtmps", "rtsp", "rtsps"):
-        raise ValueError("the input URL must start with rtmp://, rtmps://, rtsp:// or rtsps://")
-    return scheme
-
-
 class InputPipeline:
     def __init__(self, url: str, events: InputEvents, idle_timeout_s: int) -> None:
         self.events = events
         self.pipeline = Gst.Pipeline.new("input")
         self._linked: set[Track] = set()
-        scheme = input_scheme(url)
-        if scheme.startswith("rtmp"):
-            target = parse_rtmp_url(url)
-            src = make("rtmp2src", "src", host=target.host, port=target.port, application=target.application,
-                       stream=target.stream, scheme=scheme, idle_timeout=idle_timeout_s)
-            demux = make("flvdemux", "demux")
-            self.pipeline.add(src)
-            self.pipeline.add(demux)
-            link_many(src, demux)
-            demux.connect("pad-added", self._on_pad_added)
-        else:
-            src = make("rtspsrc", "src", location=url, latency=RTSP_LATENCY_MS)
-            Gst.util_set_object_arg(src, "protocols", "tcp")  # TCP only: no UDP ports, works through NAT
-            Gst.util_set_object_arg(src, "buffer-mode", "none")
-            self.pipeline.add(src)
-            src.connect("pad-added", self._on_pad_added)
+        add_source(self.pipeline, url, self._on_pad_added, idle_timeout_s=idle_timeout_s,
+                   rtsp_latency_ms=RTSP_LATENCY_MS, rtsp_buffer_mode="none")
 
     # -- lifecycle --------------------------------------------------------------------------
     @property
@@ -74,18 +53,14 @@ class InputPipeline:
 
     # -- pads (streaming thread) ---------------------------------------------------------------
     def _on_pad_added(self, _element: Any, pad: Any) -> None:
-        caps = pad.get_current_caps() or pad.query_caps(None)
-        if caps is None or caps.get_size() == 0:
-            self._discard(pad)
-            return
         try:
-            info = classify(caps.get_structure(0))
+            info = pad_track(pad)
         except UnsupportedInput as exc:
-            self._discard(pad)
+            discard_pad(self.pipeline, pad)
             self.events.on_unsupported(exc)
             return
         if info is None or info.track in self._linked:
-            self._discard(pad)  # metadata tracks, or a second track of the same kind
+            discard_pad(self.pipeline, pad)  # metadata tracks, or a second track of the same kind
             return
         elements = self._branch(info)
         for element in elements:
@@ -93,8 +68,7 @@ class InputPipeline:
         link_many(*elements)
         for element in elements:
             element.sync_state_with_parent()
-        if pad.link(elements[0].get_static_pad("sink")) != Gst.PadLinkReturn.OK:
-            raise RuntimeError(f"cannot link input {info.track.value} pad")
+        link_pad(pad, elements[0], f"input {info.track.value}")
         self._linked.add(info.track)
         self.events.on_track(info)
 
@@ -119,10 +93,3 @@ class InputPipeline:
         if sample is not None:
             self.events.on_sample(track, sample)
         return Gst.FlowReturn.OK
-
-    def _discard(self, pad: Any) -> None:
-        sink = make("fakesink", None, sync=False, async_=False)
-        self.pipeline.add(sink)
-        sink.sync_state_with_parent()
-        pad.link(sink.get_static_pad("sink"))
-

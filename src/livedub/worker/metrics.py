@@ -7,7 +7,7 @@ from enum import Enum
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client import Enum as EnumMetric
 
-from livedub.worker.caps import Track
+from livedub.gst.caps import Track
 
 STATES = ("starting", "waiting_input", "input_connected", "running", "draining", "input_lost", "stopped")
 

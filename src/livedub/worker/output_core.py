@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from livedub.core.clock import Clock
+from livedub.gst.caps import Track
 from livedub.worker.audio_path import AudioPath, OverlapTrimmer, PcmChunk
-from livedub.worker.caps import Track
 from livedub.worker.metrics import DropReason, WorkerMetrics
 from livedub.worker.timing import MS, NS, AvSyncTracker, DelayMeter, DelaySummary, Timeline
 

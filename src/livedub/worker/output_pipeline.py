@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from livedub.gst import Gst, link_many, make
 from livedub.media.paths import parse_rtmp_url
 from livedub.worker.audio_path import RAW_CAPS, SAMPLE_RATE, PcmChunk
-from livedub.worker.gst import Gst, link_many, make
 from livedub.worker.output_core import VideoIn
 
 AAC_BITRATE = 128_000
@@ -31,7 +31,6 @@ QUEUE_HEADROOM_NS = 2_000_000_000  # appsrc holds the constant delay plus this b
 class OutputPipeline:
     def __init__(self, url: str, delay_ns: int) -> None:
         target = parse_rtmp_url(url)
-        scheme = url.split("://", 1)[0].lower()
         self.pipeline = Gst.Pipeline.new("output")
         capacity_ns = delay_ns + QUEUE_HEADROOM_NS
         # max-latency tells the sink how much the appsrc can hold; left at its default the live
@@ -47,7 +46,7 @@ class OutputPipeline:
         audio_parse = make("aacparse", "audio_parse")
         mux = make("flvmux", "mux", streamable=True)
         sink = make("rtmp2sink", "sink", host=target.host, port=target.port, application=target.application,
-                    stream=target.stream, scheme=scheme, sync=True, async_=False)
+                    stream=target.stream, scheme=target.scheme, sync=True, async_=False)
         for element in (self.video_src, video_parse, self.audio_src, audio_convert, audio_encode, audio_parse,
                         mux, sink):
             self.pipeline.add(element)

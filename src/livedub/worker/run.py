@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 
 from livedub.config.settings import PathSettings, WorkerSettings
 from livedub.core.bundle import new_run_id
+from livedub.gst import GstUnavailable, require_gst
 from livedub.obs.logging import bind_context
 from livedub.obs.metrics import serve_metrics
+from livedub.proc.exit_codes import ExitCode
 from livedub.proc.standby import STANDBY_KEY, StandbyState
 from livedub.proc.title import set_title, worker_title
 from livedub.worker.audio_path import AudioPathContext, AudioPathUnavailable, create_audio_path, start_sts
-from livedub.worker.exit_codes import ExitCode
-from livedub.worker.gst import GstUnavailable, require_gst
 
 if TYPE_CHECKING:
     from livedub.processors import DubEngine, LoadingEngine

@@ -35,11 +35,12 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from livedub.gst import GLib, Gst, running_time
+from livedub.gst.caps import Track, TrackInfo, UnsupportedInput
+from livedub.gst.source import bus_error
 from livedub.obs.redact import redact_url
+from livedub.proc.exit_codes import ExitCode
 from livedub.worker.audio_path import AudioPath, PcmChunk
-from livedub.worker.caps import Track, TrackInfo, UnsupportedInput
-from livedub.worker.exit_codes import ExitCode
-from livedub.worker.gst import GLib, Gst, running_time
 from livedub.worker.input_pipeline import InputPipeline
 from livedub.worker.metrics import DropReason, WorkerMetrics
 from livedub.worker.output_core import WARNING_REPEAT_S, OutputCore
@@ -200,8 +201,7 @@ class Worker:
         kind = message.type
         if kind == Gst.MessageType.ERROR:
             self.metrics.bus_errors.inc()
-            error, debug = message.parse_error()
-            text = f"{_src_name(message)}: {error.message}"
+            _origin, text, debug = bus_error(message)
             if self._unsupported is not None:
                 self._finish(ExitCode.UNSUPPORTED_INPUT, str(self._unsupported))
             elif self.state in (State.waiting_input, State.input_lost):
@@ -219,9 +219,8 @@ class Worker:
         kind = message.type
         if kind == Gst.MessageType.ERROR:
             self.metrics.bus_errors.inc()
-            error, debug = message.parse_error()
-            self._finish(ExitCode.PIPELINE_ERROR, f"output error: {_src_name(message)}: {error.message}",
-                         debug=debug)
+            _origin, text, debug = bus_error(message)
+            self._finish(ExitCode.PIPELINE_ERROR, f"output error: {text}", debug=debug)
         elif kind == Gst.MessageType.WARNING:
             self._on_warning("output", message)
         elif kind == Gst.MessageType.EOS:
@@ -230,7 +229,8 @@ class Worker:
     def _on_warning(self, pipeline: str, message: Any) -> None:
         self.metrics.bus_warnings.inc()
         warning, _debug = message.parse_warning()
-        text = f"{pipeline} {_src_name(message)}: {warning.message}"
+        origin = message.src.get_name() if message.src is not None else "?"
+        text = f"{pipeline} {origin}: {warning.message}"
         now = time.monotonic()
         if now - self._warnings_logged.get(text, -WARNING_REPEAT_S) >= WARNING_REPEAT_S:
             self._warnings_logged[text] = now
@@ -412,7 +412,3 @@ class Worker:
             self._output.stop()
         self._stop_pump()
         self._stop_input()
-
-
-def _src_name(message: Any) -> str:
-    return message.src.get_name() if message.src is not None else "?"

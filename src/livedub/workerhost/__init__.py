@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 
 from livedub.config.settings import WorkerHostSettings
-from livedub.orchestrator.launcher import ProcessLauncher, parse_worker_command, without_secrets
+from livedub.proc.launcher import ProcessLauncher, parse_worker_command, without_secrets
 from livedub.workerhost.host import WorkerHost
 
 

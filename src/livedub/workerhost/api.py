@@ -8,8 +8,8 @@ from enum import Enum
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from livedub.config.settings import STREAM_ID_PATTERN, WorkerSettings
-from livedub.orchestrator.launcher import WorkerSpec
-from livedub.orchestrator.query import StreamSettings
+from livedub.config.stream_query import StreamSettings
+from livedub.proc.launcher import WorkerSpec
 
 RUN_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_WAIT_SECONDS = 30.0  # longest long-poll a client may ask for

@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector
 
 from livedub import __version__
 from livedub.obs.logging import instance_id
-from livedub.orchestrator.launcher import LaunchError
+from livedub.proc.launcher import LaunchError
 from livedub.workerhost.api import (
     MAX_WAIT_SECONDS,
     RUN_ID_PATTERN,

@@ -1,6 +1,6 @@
 """The worker host's state: which worker run exists for each stream, and how each one ended.
 
-Process control is :class:`~livedub.orchestrator.launcher.ProcessLauncher`'s (spawn with the
+Process control is :class:`~livedub.proc.launcher.ProcessLauncher`'s (spawn with the
 parent-death signal, SIGTERM then SIGKILL, log lines re-emitted); this object only decides and
 remembers. It lives on the server's event loop; exits arrive from the launcher's waiter threads
 and are applied on the loop.
@@ -25,7 +25,7 @@ from typing import Any
 
 from livedub.obs.logging import log_context
 from livedub.obs.redact import redact_url
-from livedub.orchestrator.launcher import Launcher, ProcessLauncher, WorkerExit, WorkerHandle, WorkerSpec
+from livedub.proc.launcher import Launcher, ProcessLauncher, WorkerExit, WorkerHandle, WorkerSpec
 from livedub.workerhost.api import WorkerState, WorkerView
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from livedub.config.settings import LogFormat, LogLevel, LogSettings
 from livedub.egress.destination import Scrubber, ScrubFilter, parse_destination
 from livedub.egress.forwarder import Forwarder, Outcome, RetryState, Side
 from livedub.obs.logging import configure_logging
-from livedub.orchestrator.backoff import RestartPolicy
+from livedub.proc.backoff import RestartPolicy
 
 KEY = "abcd-efgh-ijkl-mnop"
 

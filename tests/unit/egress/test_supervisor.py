@@ -18,9 +18,9 @@ from livedub.config import load_settings
 from livedub.config.settings import EgressSettings
 from livedub.egress.destination import destination_scrubber
 from livedub.egress.supervisor import scrub_line
-from livedub.orchestrator.launcher import ProcessLauncher
 from livedub.orchestrator.service import OrchestratorService, worker_launcher
 from livedub.proc.child import pid_alive, wait_until
+from livedub.proc.launcher import ProcessLauncher
 from tests.unit.orchestrator.conftest import FakeLauncher, FakeMedia, orch_settings
 
 STANDIN = Path(__file__).with_name("standin_forwarder.py")
@@ -108,7 +108,7 @@ def test_no_forwarder_output_carries_the_key(stack, tmp_path: Path, caplog: pyte
     """Whatever a forwarder prints (its JSON logs, a traceback or a GLib critical on stderr) reaches the
     orchestrator's output with the stream key replaced, also where no URL surrounds it."""
     key = SECRET.rsplit("/", 1)[-1]
-    with caplog.at_level(logging.INFO, logger="livedub.orchestrator.launcher"):
+    with caplog.at_level(logging.INFO, logger="livedub.proc.launcher"):
         client, _workers, _service = stack("--leak")
         assert client.post("/v1/mediamtx/events/ready", json=EVENT).status_code == 202
         assert wait_until(lambda: any(r.getMessage() == "leaked" for r in caplog.records), 10)

@@ -15,9 +15,9 @@ import pytest
 
 from livedub.config import load_settings
 from livedub.config.settings import OrchestratorSettings
-from livedub.orchestrator.launcher import ExitListener, WorkerExit, WorkerSpec
 from livedub.orchestrator.service import OrchestratorService, RunningOrchestrator
 from livedub.proc.child import wait_until
+from livedub.proc.launcher import ExitListener, WorkerExit, WorkerSpec
 
 STANDIN = Path(__file__).with_name("standin_worker.py")
 

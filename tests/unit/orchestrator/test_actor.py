@@ -6,11 +6,11 @@ import asyncio
 import random
 from collections.abc import Callable
 
+from livedub.config.stream_query import StreamSettings
 from livedub.orchestrator.actor import ActorBusy, HookEvent, Reconcile, SupervisorActor, Tick
-from livedub.orchestrator.backoff import RestartPolicy
-from livedub.orchestrator.query import StreamSettings
 from livedub.orchestrator.state import StreamState
 from livedub.orchestrator.supervisor import Admission, Supervisor, SupervisorPolicy
+from livedub.proc.backoff import RestartPolicy
 
 from .conftest import FakeLauncher, FakeMedia
 

@@ -7,9 +7,9 @@ import json
 import httpx
 import pytest
 
-from livedub.orchestrator.launcher import WorkerExit
 from livedub.orchestrator.service import OrchestratorService
 from livedub.proc.child import wait_until
+from livedub.proc.launcher import WorkerExit
 
 from .conftest import FakeLauncher, FakeMedia, orch_settings
 

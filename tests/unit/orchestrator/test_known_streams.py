@@ -14,8 +14,8 @@ import pytest
 
 from livedub.config import load_settings
 from livedub.config.settings import PathSettings
+from livedub.config.stream_query import StreamSettings
 from livedub.orchestrator.known_streams import StateWriter, StreamMemory, StreamsFile, state_file_path
-from livedub.orchestrator.query import StreamSettings
 from livedub.orchestrator.service import OrchestratorService
 from livedub.orchestrator.state import KnownStream, StreamRecord
 from livedub.orchestrator.supervisor import StartWorker, Supervisor, SupervisorPolicy

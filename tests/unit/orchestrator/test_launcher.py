@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from livedub.orchestrator.launcher import (
+from livedub.config.stream_query import StreamSettings
+from livedub.proc.child import pid_alive, wait_until
+from livedub.proc.launcher import (
     LaunchError,
     ProcessLauncher,
     WorkerExit,
@@ -24,8 +26,6 @@ from livedub.orchestrator.launcher import (
     parse_worker_command,
     stdout_sink,
 )
-from livedub.orchestrator.query import StreamSettings
-from livedub.proc.child import pid_alive, wait_until
 
 from .conftest import standin_command
 
@@ -113,7 +113,7 @@ def test_no_orphan_when_the_orchestrator_is_killed(tmp_path: Path) -> None:
     """SIGKILL the process that launched a worker: the worker goes too (parent-death signal)."""
     script = textwrap.dedent(f"""
         import asyncio, sys
-        from livedub.orchestrator.launcher import ProcessLauncher, WorkerSpec, parse_worker_command
+        from livedub.proc.launcher import ProcessLauncher, WorkerSpec, parse_worker_command
         async def main():
             launcher = ProcessLauncher(parse_worker_command({standin_command(tmp_path)!r}))
             handle = await launcher.start(WorkerSpec("orphan", "r", "rtsp://x", "rtmp://x"), lambda e: None)
@@ -153,7 +153,7 @@ def test_json_lines_pass_through_tagged_and_others_become_log_lines(caplog: pyte
     assert second["streamId"] == "kept"
     with caplog.at_level("INFO"):
         stdout_sink(SPEC, "Traceback: pushing to rtmp://a.example/live2/secret-key failed\n", out)
-    (record,) = [r for r in caplog.records if r.name == "livedub.orchestrator.launcher"]
+    (record,) = [r for r in caplog.records if r.name == "livedub.proc.launcher"]
     assert record.streamId == "cam-1" and "secret-key" not in record.getMessage()
 
 

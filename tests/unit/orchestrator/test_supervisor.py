@@ -7,10 +7,10 @@ import random
 
 import pytest
 
-from livedub.orchestrator.backoff import CrashHistory, RestartPolicy
-from livedub.orchestrator.query import StreamSettings
+from livedub.config.stream_query import StreamSettings
 from livedub.orchestrator.state import StreamState
 from livedub.orchestrator.supervisor import Admission, StartWorker, StopWorker, Supervisor, SupervisorPolicy
+from livedub.proc.backoff import CrashHistory, RestartPolicy
 
 S = StreamState
 ES = StreamSettings({"target_lang": "es"})

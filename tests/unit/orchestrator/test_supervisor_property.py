@@ -9,10 +9,10 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livedub.orchestrator.backoff import RestartPolicy
-from livedub.orchestrator.query import StreamSettings
+from livedub.config.stream_query import StreamSettings
 from livedub.orchestrator.state import WITH_PROCESS
 from livedub.orchestrator.supervisor import StartWorker, StopWorker, Supervisor, SupervisorPolicy
+from livedub.proc.backoff import RestartPolicy
 
 STREAMS = ["a", "b", "c", "d", "e"]
 SOURCES = ["s1", "s2", "s3", ""]

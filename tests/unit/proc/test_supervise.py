@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from livedub.proc.supervise import ChildSupervisor, RestartPolicy, RestartSchedule
+from livedub.proc.supervise import ChildRestartPolicy, ChildSupervisor, RestartSchedule
 
 
 class FakeChild:
@@ -34,7 +34,7 @@ class Clock:
 
 
 def test_delay_doubles_per_consecutive_failure_up_to_the_cap_and_resets_after_a_stable_run() -> None:
-    schedule = RestartSchedule(RestartPolicy(initial=1.0, maximum=5.0, stable_after=30.0), started_at=0.0)
+    schedule = RestartSchedule(ChildRestartPolicy(initial=1.0, maximum=5.0, stable_after=30.0), started_at=0.0)
     delays = []
     now = 0.0
     for _ in range(5):
@@ -50,7 +50,7 @@ def test_a_dead_child_is_restarted_after_its_delay_and_others_are_left_alone() -
     clock = Clock()
     media, orch = FakeChild("media server"), FakeChild("orchestrator")
     restarted: list[str] = []
-    sup = ChildSupervisor([media, orch], RestartPolicy(initial=1.0), clock=clock, on_restart=restarted.append)
+    sup = ChildSupervisor([media, orch], ChildRestartPolicy(initial=1.0), clock=clock, on_restart=restarted.append)
     sup.check_once()
     assert media.restarts == orch.restarts == 0
     media.dead = "killed by SIGKILL"
@@ -71,7 +71,7 @@ def test_a_dead_child_is_restarted_after_its_delay_and_others_are_left_alone() -
 def test_a_failing_restart_is_retried_with_a_longer_delay_for_ever() -> None:
     clock = Clock()
     child = FakeChild("orchestrator", fail_restarts=3)
-    sup = ChildSupervisor([child], RestartPolicy(initial=1.0, maximum=4.0), clock=clock)
+    sup = ChildSupervisor([child], ChildRestartPolicy(initial=1.0, maximum=4.0), clock=clock)
     child.dead = "exited with code 1"
     sup.check_once()  # found dead at 0: restart at 1
     delays = []
@@ -88,7 +88,7 @@ def test_a_failing_restart_is_retried_with_a_longer_delay_for_ever() -> None:
 def test_halt_stops_restarting() -> None:
     clock = Clock()
     child = FakeChild("media server")
-    sup = ChildSupervisor([child], RestartPolicy(initial=0.5), clock=clock)
+    sup = ChildSupervisor([child], ChildRestartPolicy(initial=0.5), clock=clock)
     sup.halt()
     child.dead = "exited with code 0"
     clock.now = 5.0
@@ -99,7 +99,7 @@ def test_halt_stops_restarting() -> None:
 @pytest.mark.timeout(10)
 def test_the_thread_restarts_a_child_and_close_ends_it() -> None:
     child = FakeChild("media server")
-    sup = ChildSupervisor([child], RestartPolicy(initial=0.01), poll_interval=0.01)
+    sup = ChildSupervisor([child], ChildRestartPolicy(initial=0.01), poll_interval=0.01)
     sup.start()
     child.dead = "killed by SIGKILL"
     from livedub.proc.child import wait_until

@@ -60,7 +60,7 @@ def test_an_invalid_run_id_exits_2() -> None:
 
 
 def _needs_gstreamer() -> None:
-    from livedub.worker.gst import GstUnavailable, require_gst
+    from livedub.gst import GstUnavailable, require_gst
 
     try:
         require_gst()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from livedub.orchestrator.launcher import ProcessLauncher, parse_worker_command
+from livedub.proc.launcher import ProcessLauncher, parse_worker_command
 from livedub.proc.serve import RunningServer, bind_socket, run_in_thread
 from livedub.workerhost.app import create_app
 from livedub.workerhost.host import WorkerHost

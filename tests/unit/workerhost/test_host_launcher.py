@@ -13,12 +13,12 @@ import httpx
 import pytest
 
 from livedub.config.settings import Launcher as LauncherKind
+from livedub.config.stream_query import StreamSettings
 from livedub.obs.metrics import free_port
 from livedub.orchestrator.host_launcher import HostLauncher, HostRefused, HostUnreachable
-from livedub.orchestrator.launcher import LaunchError, WorkerExit, WorkerSpec
-from livedub.orchestrator.query import StreamSettings
 from livedub.orchestrator.service import OrchestratorService
 from livedub.proc.child import pid_alive, wait_until
+from livedub.proc.launcher import LaunchError, WorkerExit, WorkerSpec
 from tests.unit.orchestrator.conftest import FakeMedia, orch_settings
 
 from .conftest import events, standin_host

@@ -1,6 +1,6 @@
 """The one place that imports and initialises GStreamer (PyGObject). Everything else imports from here.
 
-``from livedub.worker.gst import Gst, GLib`` gives initialised modules; a machine without
+``from livedub.gst import Gst, GLib`` gives initialised modules; a machine without
 PyGObject or GStreamer gets :class:`GstUnavailable` with the fix, not an ImportError deep inside.
 """
 

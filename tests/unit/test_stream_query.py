@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from livedub.orchestrator.query import MAX_QUERY_CHARS, parse_stream_query
+from livedub.config.stream_query import MAX_QUERY_CHARS, parse_stream_query
 
 
 @pytest.mark.parametrize(

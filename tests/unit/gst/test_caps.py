@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from livedub.worker.caps import Track, UnsupportedInput, classify
-from livedub.worker.gst import Gst, running_time
+from livedub.gst import Gst, running_time
+from livedub.gst.caps import Track, UnsupportedInput, classify
 
 
 def structure(caps: str):

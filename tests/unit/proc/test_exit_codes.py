@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from livedub.cli.common import EXIT_CONFIG
-from livedub.worker.exit_codes import ExitCode, describe, is_retryable
+from livedub.proc.exit_codes import ExitCode, describe, is_retryable
 
 
 @pytest.mark.parametrize(("code", "value", "retryable"), [

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import IO, Protocol
 
 from livedub.config.settings import WorkerSettings
+from livedub.config.stream_query import StreamSettings
 from livedub.obs.logging import parse_record
 from livedub.obs.redact import redact_text
-from livedub.orchestrator.query import StreamSettings
 from livedub.proc.child import spawn, terminate
 from livedub.proc.standby import Assignment, StandbyState, standby_state
 
