@@ -20,6 +20,9 @@ from livedub.stack import LocalStack, StackError
 DEFAULT_MODE = "real"
 
 
+DEMO_GRACE_MARGIN_S = 1.0
+
+
 @click.command(name="demo")
 @click.option("--sts-mode", type=click.Choice(["bypass", "mock", "real"]), default=None,
               help=f"Override WORKER_STS_MODE (demo default: {DEFAULT_MODE}).")
@@ -46,7 +49,12 @@ def demo_cmd(sts_mode: str | None, target_lang: str | None, output_dir: Path | N
     if worker.sts_mode is StsMode.real:
         console.print("  real speech-to-speech on this machine's CPU: the worker loads its models first (a few "
                       "seconds), and the output starts a delay later")
-    extra_env = {"WORKER_STS_MODE": worker.sts_mode.value, "WORKER_TARGET_LANG": worker.target_lang}
+    # the demo's publisher never comes back: the worker need not wait ORCH_GRACE_PERIOD (30 s) for a
+    # reconnect (WORKER_INPUT_RECONNECT follows it), only long enough for its delayed output to play
+    # out (the grace period's end stops the worker)
+    grace_s = worker.buffer_target + DEMO_GRACE_MARGIN_S
+    extra_env = {"WORKER_STS_MODE": worker.sts_mode.value, "WORKER_TARGET_LANG": worker.target_lang,
+                 "ORCH_GRACE_PERIOD": f"{grace_s:g}s"}
     stack = LocalStack(media_settings, orch_settings, log_dir=out_dir / "logs", extra_env=extra_env)
     try:
         with stack:
