@@ -247,16 +247,25 @@ def test_a_killed_orchestrator_is_restarted_with_exactly_one_worker(stack: Stack
         publisher.stop()
 
 
+def start_recording(url: str, seconds: float, recording: Path, min_bytes: int) -> subprocess.Popen[bytes]:
+    """A viewer that records ``seconds`` of ``url`` codec-copy (giving up after 3 s of nothing, as a
+    player does), returned once it has written ``min_bytes``."""
+    viewer = spawn(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-rw_timeout", "3000000",
+                    "-i", url, "-t", f"{seconds:g}", "-c", "copy", "-y", str(recording)],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    if not wait_until(lambda: recording.exists() and recording.stat().st_size > min_bytes, 15):
+        terminate(viewer, timeout=5)
+        raise AssertionError(f"the viewer of {url} recorded nothing within 15 s")
+    return viewer
+
+
 def test_a_refused_duplicate_publisher_causes_no_gap_and_keeps_the_record(stack: Stack, tmp_path: Path) -> None:
     publisher = start_streaming(stack, "dup", tmp_path)
     try:
         before = stack.stream("dup")
         recording = tmp_path / "viewer.flv"
-        viewer = spawn(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-rw_timeout", "3000000",
-                        "-i", stack.url("dup", "out"), "-t", "8", "-c", "copy", "-y", str(recording)],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        viewer = start_recording(stack.url("dup", "out"), 8, recording, min_bytes=10_000)
         try:
-            assert wait_until(lambda: recording.exists() and recording.stat().st_size > 10_000, 15)
             intruder = subprocess.run(publisher_command(stack.url("dup", "in"), duration_s=2), check=False,
                                       capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
             assert intruder.returncode != 0, "a second publisher was accepted on a live stream id"
@@ -339,12 +348,9 @@ def test_a_publisher_back_within_grace_keeps_its_worker_and_the_viewer_barely_no
     try:
         before = stack.stream("back")
         recording = tmp_path / "viewer.flv"
-        # a viewer connected across the drop, as a player stays connected (it gives up after 3 s of nothing)
-        viewer = spawn(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-rw_timeout", "3000000",
-                        "-i", stack.url("back", "out"), "-t", "10", "-c", "copy", "-y", str(recording)],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        # a viewer connected across the drop, as a player stays connected
+        viewer = start_recording(stack.url("back", "out"), 10, recording, min_bytes=20_000)
         try:
-            assert wait_until(lambda: recording.exists() and recording.stat().st_size > 20_000, 15)
             publisher.drop()  # the encoder's connection dies; it reconnects 0.5 s later (grace is 2 s)
             assert wait_until(lambda: publisher.connections == 2, 10)
             assert viewer.wait(timeout=40) == 0, viewer.stderr.read() if viewer.stderr else ""

@@ -101,6 +101,17 @@ def feed(core: OutputCore, clock: FakeClock, start_in: int, duration: int, sessi
         t += CHUNK
 
 
+def running(path: BypassAudioPath | None = None, sink: RecordingSink | None = None,
+            ) -> tuple[OutputCore, FakeClock, WorkerMetrics, RecordingSink]:
+    """A core whose output started on a first video frame at input time 0 (arrived at T0)."""
+    core, clock, metrics = make(path)
+    core.video(0, 0)
+    clock.advance(150 * MS)
+    sink = sink or RecordingSink()
+    started(core, sink)
+    return core, clock, metrics, sink
+
+
 def started(core: OutputCore, sink: RecordingSink) -> list[int]:
     bases: list[int] = []
     assert core.start(sink, lambda base: bases.append(base) or True)
@@ -137,11 +148,7 @@ def test_a_base_time_that_cannot_be_set_starts_nothing() -> None:
 
 
 def test_steady_state_maps_both_tracks_the_same_way_and_measures_the_delay() -> None:
-    core, clock, metrics = make()
-    core.video(0, 0)
-    clock.advance(150 * MS)
-    sink = RecordingSink()
-    started(core, sink)
+    core, clock, metrics, sink = running()
     feed(core, clock, 40 * MS, 2 * NS)
     assert all(out - inp == DELAY for out, inp in sink.audio)
     fed = [(pts, payload[1]) for pts, _dts, payload in sink.video if isinstance(payload, tuple)]
@@ -154,10 +161,7 @@ def test_steady_state_maps_both_tracks_the_same_way_and_measures_the_delay() -> 
 
 
 def test_av_sync_metric_shows_audio_played_100ms_late() -> None:
-    core, clock, metrics = make()
-    core.video(0, 0)
-    clock.advance(150 * MS)
-    started(core, RecordingSink(audio_shift=100 * MS))
+    core, clock, metrics, _sink = running(sink=RecordingSink(audio_shift=100 * MS))
     feed(core, clock, 40 * MS, 1 * NS)
     assert metric(metrics, "worker_av_sync_delta_ms") == pytest.approx(100.0)
 
@@ -175,11 +179,7 @@ def test_media_before_the_output_start_is_dropped_and_counted_by_reason() -> Non
 
 
 def test_a_gap_in_the_input_passes_through_as_a_gap() -> None:
-    core, clock, _metrics = make()
-    core.video(0, 0)
-    clock.advance(150 * MS)
-    sink = RecordingSink()
-    started(core, sink)
+    core, clock, _metrics, sink = running()
     feed(core, clock, 40 * MS, 400 * MS)
     clock.advance(1 * NS)  # the publisher's encoder stalled: one second of nothing
     feed(core, clock, 1440 * MS, 400 * MS)
@@ -189,11 +189,7 @@ def test_a_gap_in_the_input_passes_through_as_a_gap() -> None:
 
 def test_a_returned_input_continues_the_timeline_after_the_wall_clock_gap() -> None:
     path = HoldingPath()
-    core, clock, _metrics = make(path)
-    core.video(0, 0)
-    clock.advance(150 * MS)
-    sink = RecordingSink()
-    started(core, sink)
+    core, clock, _metrics, sink = running(path)
     feed(core, clock, 40 * MS, 960 * MS)   # input up to 1.0 s
     core.input_lost()
     assert path.calls == ["pause"]  # the held tail is processed now, not when the input returns
@@ -216,11 +212,7 @@ def test_a_returned_input_continues_the_timeline_after_the_wall_clock_gap() -> N
 
 def test_end_of_input_finishes_the_path_once_and_reports_drained() -> None:
     path = HoldingPath()
-    core, clock, _metrics = make(path)
-    core.video(0, 0)
-    clock.advance(150 * MS)
-    sink = RecordingSink()
-    started(core, sink)
+    core, clock, _metrics, sink = running(path)
     feed(core, clock, 40 * MS, 400 * MS)
     assert core.pump().drained is False
     core.end_input()
