@@ -211,6 +211,38 @@ def test_sigterm_while_running_stops_promptly_with_0(media_server: NginxMediaSer
     assert (worker.find(msg="worker ending") or {}).get("reason") == "stop requested (SIGTERM)"
 
 
+def test_sigterm_after_the_input_ended_plays_out_the_delayed_output_first(
+        media_server: NginxMediaServer, marker_flv: Path, tmp_path: Path) -> None:
+    """What the orchestrator does when a stream's grace period ends before its delay has played out:
+    the worker waits for a reconnect (input_lost) while the last seconds are still in the delay, then
+    gets SIGTERM. The viewer must still receive the whole stream."""
+    stream_id = "termdrain"
+    worker = WorkerProcess(tmp_path, stream_id, media_server.worker_input_url(stream_id),
+                           media_server.worker_output_url(stream_id), "--buffer-target", "3s",
+                           env={"WORKER_INPUT_RECONNECT": "60s"})
+    try:
+        worker.wait_state("waiting_input", timeout=20)
+        out_flv = tmp_path / "out.flv"
+        recorder = record(media_server.output(stream_id).ffmpeg_url, out_flv)
+        publisher = publish(media_server, stream_id, marker_flv, tmp_path)
+        worker.wait_state("running", timeout=20)
+        assert wait_exit(publisher) == 0, (tmp_path / f"publish-{stream_id}.log").read_text()
+        worker.wait_state("input_lost", timeout=10)
+        worker.proc.send_signal(signal.SIGTERM)  # about 3 s of the stream are still in the delay
+        code = worker.wait_exit(timeout=3 + 10)
+        wait_exit(recorder)
+    finally:
+        worker.stop()
+    assert code == 0, worker.log_text()
+    states = [r["state"] for r in worker.lines() if "state" in r]
+    assert states[-3:] == ["input_lost", "draining", "stopped"], states
+    assert worker.find(msg="stop requested after the input ended: playing out the delayed output first")
+    in_frames, out_frames = video_frames(marker_flv, tmp_path), video_frames(out_flv, tmp_path)
+    assert len(out_frames) >= len(in_frames) - 1, (len(out_frames), len(in_frames))
+    _start, out_audio = audio_track(out_flv)
+    assert len(out_audio) / RATE >= DURATION_S - 0.2, len(out_audio) / RATE
+
+
 def test_output_lost_while_running_is_a_bus_error_exit_1(media_server: NginxMediaServer, marker_flv: Path,
                                                           tmp_path: Path) -> None:
     stream_id = "outputlost"

@@ -105,7 +105,9 @@ class OrchestratorSettings(SettingsBase):
     restart_max_in_window: int = Field(5, ge=1, description="Restarts allowed per window before degraded.")
     restart_window: Duration = Field(600.0, gt=0, description="Window for ORCH_RESTART_MAX_IN_WINDOW.")
     reconcile_interval: Duration = Field(15.0, gt=0, description="How often to reconcile with the media server.")
-    worker_stop_timeout: Duration = Field(10.0, gt=0, description="SIGTERM to SIGKILL delay for workers.")
+    worker_stop_timeout: Duration = Field(
+        10.0, gt=0, description="SIGTERM to SIGKILL delay for workers; keep it above the delay (a worker "
+        "stopped after its input ended plays out its delayed output first).")
     worker_command: str = Field(
         "",
         description="Command that starts a worker (default: this Python's `livedub worker`).",

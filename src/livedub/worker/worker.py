@@ -8,8 +8,12 @@ States (each change is logged once and exported as ``worker_state``)::
           | (errors before then retry)  | track missing: exit 4               |  EOS   | (same output)
                                                                               v        |
                                         draining <--no input within WORKER_INPUT_RECONNECT-- input_lost
-                                           |  (or input EOS when WORKER_INPUT_RECONNECT is 0)
+                                           |  (or input EOS when WORKER_INPUT_RECONNECT is 0,
+                                           |   or SIGTERM/SIGINT in input_lost)
                                            +--output EOS--> exit 0          bus ERROR anywhere: exit 1
+
+A stop signal ends the worker at once (exit 0), except the first one after the input ended
+(input_lost, draining): that one plays out the delayed output first.
 
 What reaches the output, when and with which timestamps is decided by :class:`OutputCore`
 (``output_core.py``, no GStreamer, unit-tested on a fake clock); this module only carries it out.
@@ -112,6 +116,7 @@ class Worker:
         self._start_retry_scheduled = False
         self._reconnect_timer: int | None = None
         self._lost_at: float | None = None
+        self._stop_requested = False     # a first stop request after the input ended drains
         self._pump: threading.Thread | None = None
         self._pump_wake = threading.Event()   # set: the pump looks again now (input ended, stopping)
         self._pump_stop = False
@@ -335,10 +340,13 @@ class Worker:
         else:
             self._drain()
 
-    def _input_back(self, info: TrackInfo) -> None:
+    def _cancel_reconnect(self) -> None:
         if self._reconnect_timer is not None:
             GLib.source_remove(self._reconnect_timer)
             self._reconnect_timer = None
+
+    def _input_back(self, info: TrackInfo) -> None:
+        self._cancel_reconnect()
         gap_s = time.monotonic() - self._lost_at if self._lost_at is not None else None
         self._set_state(State.running, inputBack=True, track=info.track.value, codec=info.codec,
                         gapS=None if gap_s is None else round(gap_s, 2))
@@ -388,7 +396,21 @@ class Worker:
         return False
 
     def _on_signal(self, signum: int) -> bool:
-        self._finish(ExitCode.OK, f"stop requested ({signal.Signals(signum).name})")
+        """A stop request. Once the input has ended or is lost, nothing more can come in: the first
+        request plays out the delayed output first (bounded by the drain deadline; the launcher's
+        SIGKILL after its stop timeout is the outer bound), so a stream whose grace period ends
+        before its delay does not lose its last seconds. Otherwise, or on a second request: now."""
+        name = signal.Signals(signum).name
+        if self.exit_code is None and not self._stop_requested and self.state in (State.input_lost, State.draining):
+            self._stop_requested = True
+            log.info("stop requested after the input ended: playing out the delayed output first",
+                     extra={"signal": name, "state": self.state.value})
+            if self.state is State.input_lost:
+                self._cancel_reconnect()
+                self._stop_input()
+                self._drain()
+            return True  # keep listening: a second request stops at once
+        self._finish(ExitCode.OK, f"stop requested ({name})")
         return False
 
     def _finish(self, code: ExitCode, reason: str, debug: str | None = None) -> bool:
