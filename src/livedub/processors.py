@@ -63,10 +63,10 @@ def with_faults(engine: DubEngine, worker: WorkerSettings, seed: int = 0) -> Dub
 
 
 def _create_engine(worker: WorkerSettings, paths: PathSettings, warm_up: bool) -> DubEngine:
-    if worker.sts_mode == StsMode.bypass:
-        return DubEngine(PassThroughSts())
-    if worker.sts_mode == StsMode.mock:
-        return DubEngine(ToneSts())
+    return STS_MODES[worker.sts_mode].build(worker, paths, warm_up)
+
+
+def _real_engine(worker: WorkerSettings, paths: PathSettings, warm_up: bool) -> DubEngine:
     try:
         from livedub.sts import StsConfig, StsPipeline
 
@@ -83,6 +83,23 @@ def _create_engine(worker: WorkerSettings, paths: PathSettings, warm_up: bool) -
         raise ProcessorUnavailable(f"cannot load the STS models: {exc}; check LIVEDUB_MODEL_DIR ({paths.model_dir})"
                                    ) from None
     return DubEngine(pipeline, separator=pipeline)
+
+
+@dataclass(frozen=True)
+class StsModeSpec:
+    """What one WORKER_STS_MODE means: how its engine is built (``livedub dub``, replay, a live worker),
+    and whether a live worker runs the streaming core for it at all (bypass: remux only)."""
+
+    build: Callable[[WorkerSettings, PathSettings, bool], DubEngine]
+    live_core: bool
+
+
+# the one table of STS modes; the worker's audio path asks it too (worker/audio_path.py)
+STS_MODES: dict[StsMode, StsModeSpec] = {
+    StsMode.bypass: StsModeSpec(lambda _worker, _paths, _warm: DubEngine(PassThroughSts()), live_core=False),
+    StsMode.mock: StsModeSpec(lambda _worker, _paths, _warm: DubEngine(ToneSts()), live_core=True),
+    StsMode.real: StsModeSpec(_real_engine, live_core=True),
+}
 
 
 class LoadingEngine:

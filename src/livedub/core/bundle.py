@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import shutil
 import time
@@ -24,6 +23,7 @@ import numpy as np
 
 from livedub.config.settings import RUN_ID_PATTERN, STREAM_ID_PATTERN
 from livedub.core.messages import SAMPLE_RATE, FragmentResult
+from livedub.files import atomic_write
 from livedub.obs.redact import redact_text
 
 _SECRET_KEY = re.compile(r"(url|uri|key|secret|token|password|passwd|credential)", re.IGNORECASE)
@@ -55,16 +55,6 @@ def scrub(value: Any) -> Any:
     if hasattr(value, "get_secret_value"):  # pydantic SecretStr
         return None
     return redact_text(str(value))
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def atomic_write_json(path: Path, value: Any) -> None:

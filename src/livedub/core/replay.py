@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from livedub.core.audio import remix_channels, resample_linear, to_float, to_int16
-from livedub.core.bundle import atomic_write, wav_bytes
+from livedub.core.bundle import wav_bytes
 from livedub.core.clock import FakeClock
 from livedub.core.config import CoreConfig
 from livedub.core.executor import Executor, SimulatedExecutor, ThreadExecutor
@@ -29,6 +29,7 @@ from livedub.core.metrics import CoreMetrics
 from livedub.core.processor import Separator, StsProcessor
 from livedub.core.scheduler import CoreStats, StreamingCore
 from livedub.core.vad import Vad
+from livedub.files import atomic_write
 
 RAW_SUFFIXES = (".pcm", ".raw", ".s16")
 

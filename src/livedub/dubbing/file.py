@@ -12,7 +12,7 @@ from pathlib import Path
 
 from livedub.config.settings import PathSettings, WorkerSettings
 from livedub.core.config import CoreConfig
-from livedub.core.messages import OutputBlock
+from livedub.core.messages import CHANNELS, SAMPLE_RATE, OutputBlock
 from livedub.core.replay import Pacing, ReplayReport, replay
 from livedub.processors import create_engine
 
@@ -68,7 +68,8 @@ def dub_file(source: Path, destination: Path, worker: WorkerSettings, paths: Pat
     timeout = max(60.0, info.duration * 4)
     with tempfile.TemporaryDirectory(prefix="livedub-dub-") as tmp:
         decoded, dubbed = Path(tmp) / "in.wav", Path(tmp) / "dubbed.wav"
-        _ffmpeg(["-i", str(source), "-vn", "-ac", "2", "-ar", "48000", "-c:a", "pcm_s16le", str(decoded)], timeout)
+        _ffmpeg(["-i", str(source), "-vn", "-ac", str(CHANNELS), "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le",
+                 str(decoded)], timeout)
 
         def progress(block: OutputBlock) -> None:
             if on_progress is not None:
@@ -80,5 +81,5 @@ def dub_file(source: Path, destination: Path, worker: WorkerSettings, paths: Pat
         destination.parent.mkdir(parents=True, exist_ok=True)
         video = ["-map", "0:v:0", "-c:v", "copy"] if info.has_video else []
         _ffmpeg(["-i", str(source), "-i", str(dubbed), *video, "-map", "1:a:0", "-c:a", "aac", "-b:a", "160k",
-                 "-ar", "48000", "-ac", "2", str(destination)], timeout)
+                 "-ar", str(SAMPLE_RATE), "-ac", str(CHANNELS), str(destination)], timeout)
     return DubReport(output=destination, duration=info.duration, replay=report)

@@ -22,9 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import re
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,6 +30,7 @@ from urllib.parse import urlencode
 
 from livedub.config.settings import STREAM_ID_PATTERN, PathSettings
 from livedub.config.stream_query import QUERY_PARAMS, parse_stream_query
+from livedub.files import atomic_write
 from livedub.orchestrator.state import KnownStream, StreamRecord
 
 log = logging.getLogger(__name__)
@@ -119,27 +118,8 @@ class StreamsFile:
         data = {"version": FORMAT_VERSION,
                 "streams": {stream_id: streams[stream_id].to_json() for stream_id in sorted(streams)}}
         payload = json.dumps(data, indent=1, ensure_ascii=False).encode() + b"\n"
-        directory = self.path.parent
-        directory.mkdir(parents=True, exist_ok=True)
-        tmp = directory / f".{self.path.name}.{uuid.uuid4().hex[:8]}.tmp"
-        try:
-            with open(tmp, "wb") as handle:
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())  # the data is on disk before the rename makes it the file
-            os.replace(tmp, self.path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        try:  # make the rename itself durable; not every platform can open a directory
-            fd = os.open(directory, os.O_RDONLY)
-        except OSError:
-            return
-        try:
-            os.fsync(fd)
-        except OSError:
-            pass  # the rename is done; only its durability across a power loss is not guaranteed
-        finally:
-            os.close(fd)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.path, payload, durable=True)
 
 
 def _parse_entry(stream_id: object, entry: object, base_env: Mapping[str, str]) -> KnownStream | None:

@@ -1,7 +1,7 @@
 """The seam where the worker's audio is processed: PCM in with input timestamps, PCM out with them.
 
-Every mode plugs in here: ``bypass`` returns its input unchanged; ``mock`` and ``real`` run the
-streaming core (``dub_path.py``), which fragments, dubs and remixes behind the same calls. The
+Every mode plugs in here (which one runs the core: ``processors.STS_MODES``): ``bypass`` returns
+its input unchanged; ``mock`` and ``real`` run the streaming core (``dub_path.py``), which fragments, dubs and remixes behind the same calls. The
 worker calls :meth:`AudioPath.push` for every decoded chunk (about every 21 ms) and then
 :meth:`AudioPath.pull` for whatever is ready; its audio pump also pulls at
 :meth:`AudioPath.next_pull_in_s`. At end of stream it calls :meth:`AudioPath.finish` and keeps
@@ -11,21 +11,20 @@ in order and keep the input timeline (``pts_ns``); the worker adds the constant 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from prometheus_client import CollectorRegistry
 
-from livedub.config.settings import PathSettings, StsMode, WorkerSettings
+from livedub.config.settings import PathSettings, WorkerSettings
+from livedub.core.messages import CHANNELS, NS_PER_S, SAMPLE_RATE
+from livedub.processors import STS_MODES
 
 if TYPE_CHECKING:
     from livedub.processors import DubEngine, LoadingEngine
 
-SAMPLE_RATE = 48_000
-CHANNELS = 2
-SAMPLE_FORMAT = "S16LE"
+SAMPLE_FORMAT = "S16LE"  # the core's format (int16, core.messages: SAMPLE_RATE, CHANNELS) as GStreamer names it
 BYTES_PER_FRAME = 2 * CHANNELS
 RAW_CAPS = (f"audio/x-raw,format={SAMPLE_FORMAT},rate={SAMPLE_RATE},channels={CHANNELS},"
             "layout=interleaved,channel-mask=(bitmask)0x3")
@@ -58,7 +57,7 @@ class PcmChunk:
 
     @property
     def duration_ns(self) -> int:
-        return self.frames * 1_000_000_000 // SAMPLE_RATE
+        return self.frames * NS_PER_S // SAMPLE_RATE
 
     def to_bytes(self) -> bytes:
         return np.ascontiguousarray(self.samples, dtype="<i2").tobytes()
@@ -82,11 +81,11 @@ class OverlapTrimmer:
         if self._next_pts is not None:
             overlap_ns = self._next_pts - chunk.pts_ns
             if overlap_ns > self.tolerance_ns:
-                cut = min(chunk.frames, -(-overlap_ns * SAMPLE_RATE // 1_000_000_000))
+                cut = min(chunk.frames, -(-overlap_ns * SAMPLE_RATE // NS_PER_S))
                 self.trimmed_frames += cut
                 if cut >= chunk.frames:
                     return None
-                chunk = PcmChunk(chunk.pts_ns + cut * 1_000_000_000 // SAMPLE_RATE, chunk.samples[cut:])
+                chunk = PcmChunk(chunk.pts_ns + cut * NS_PER_S // SAMPLE_RATE, chunk.samples[cut:])
         self._next_pts = chunk.pts_ns + chunk.duration_ns
         return chunk
 
@@ -179,25 +178,11 @@ class AudioPathContext:
     engine: DubEngine | LoadingEngine | None = None
 
 
-def _dub_path(context: AudioPathContext) -> AudioPath:
-    from livedub.worker.dub_path import create_dub_path  # imports the core and, for real, the models
-
-    return create_dub_path(context)
-
-
-# mode -> factory
-AUDIO_PATHS: dict[StsMode, Callable[[AudioPathContext], AudioPath]] = {
-    StsMode.bypass: lambda context: BypassAudioPath(),
-    StsMode.mock: _dub_path,
-    StsMode.real: _dub_path,
-}
-
-
 def start_sts(worker: WorkerSettings, paths: PathSettings) -> DubEngine | LoadingEngine | None:
     """Start what the mode's audio path will need before its stream is known (a standby worker):
     the STS engine for mock and real (real models load in the background), None for bypass.
     Raises :class:`AudioPathUnavailable` for settings the mode refuses."""
-    if worker.sts_mode is StsMode.bypass:
+    if not STS_MODES[worker.sts_mode].live_core:
         return None
     from livedub.worker.dub_path import start_engine
 
@@ -206,7 +191,8 @@ def start_sts(worker: WorkerSettings, paths: PathSettings) -> DubEngine | Loadin
 
 def create_audio_path(context: AudioPathContext) -> AudioPath:
     """The audio path for ``WORKER_STS_MODE``; raises :class:`AudioPathUnavailable`."""
-    factory = AUDIO_PATHS.get(context.worker.sts_mode)
-    if factory is None:
-        raise AudioPathUnavailable(f"WORKER_STS_MODE={context.worker.sts_mode.value} has no audio path")
-    return factory(context)
+    if not STS_MODES[context.worker.sts_mode].live_core:
+        return BypassAudioPath()
+    from livedub.worker.dub_path import create_dub_path  # imports the core and, for real, the models
+
+    return create_dub_path(context)

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from livedub.core.messages import SAMPLE_RATE
 from livedub.gst import Gst, link_many, make
 from livedub.media.paths import parse_rtmp_url
-from livedub.worker.audio_path import RAW_CAPS, SAMPLE_RATE, PcmChunk
+from livedub.worker.audio_path import RAW_CAPS, PcmChunk
 from livedub.worker.output_core import VideoIn
 
 AAC_BITRATE = 128_000

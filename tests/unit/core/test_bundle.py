@@ -132,7 +132,7 @@ def test_a_failed_write_leaves_the_previous_file_whole(tmp_path: Path, monkeypat
     def crash(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr("livedub.core.bundle.os.replace", crash)
+    monkeypatch.setattr("livedub.files.os.replace", crash)
     with pytest.raises(OSError):
         bundle.start({"n": 2})
     assert json.loads((bundle.path / "manifest.json").read_text())["n"] == 1

@@ -12,11 +12,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from livedub.config import load_settings
-from livedub.config.settings import PathSettings, WorkerSettings
+from livedub.config.settings import PathSettings, StsMode, WorkerSettings
 from livedub.core.messages import AudioFragment
 from livedub.core.mock_sts import ToneSts
 from livedub.core.processor import StsError
-from livedub.processors import DubEngine, with_faults
+from livedub.processors import STS_MODES, DubEngine, with_faults
 from livedub.worker.audio_path import (
     AudioPath,
     AudioPathContext,
@@ -85,6 +85,11 @@ def test_bypass_returns_every_chunk_unchanged_and_in_order() -> None:
 
 def test_bypass_is_the_default_mode(tmp_path: Path) -> None:
     assert isinstance(create_audio_path(context(tmp_path)), BypassAudioPath)
+
+
+def test_every_sts_mode_has_one_entry_and_only_bypass_skips_the_core() -> None:
+    assert set(STS_MODES) == set(StsMode)
+    assert {mode for mode, spec in STS_MODES.items() if not spec.live_core} == {StsMode.bypass}
 
 
 def test_dub_path_hands_out_fragments_on_time_in_order_and_drains_after_finish() -> None:

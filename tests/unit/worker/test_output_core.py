@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from livedub.core.clock import FakeClock
-from livedub.worker.audio_path import SAMPLE_RATE, BypassAudioPath, PcmChunk
+from livedub.core.messages import SAMPLE_RATE
+from livedub.worker.audio_path import BypassAudioPath, PcmChunk
 from livedub.worker.metrics import WorkerMetrics
 from livedub.worker.output_core import OutputCore, VideoIn
 
