@@ -33,8 +33,9 @@ def create_core(
     run_id: str | None = None,
     write_bundle: bool = True,
 ) -> StreamingCore:
-    """A core with a thread pool of ``WORKER_MAX_INFLIGHT``, metrics on ``registry``, and a run bundle
-    under ``LIVEDUB_DATA_DIR`` (older runs purged per ``LIVEDUB_RUN_KEEP``/``LIVEDUB_RUN_MAX_AGE``)."""
+    """A live worker's core: a thread pool of ``WORKER_MAX_INFLIGHT``, metrics on ``registry``, and a
+    run bundle under ``LIVEDUB_DATA_DIR`` (older runs purged per ``LIVEDUB_RUN_KEEP``/``LIVEDUB_RUN_MAX_AGE``),
+    written on a thread of its own (``bundle_writer.py``)."""
     if not worker.stream_id:
         raise ValueError("WORKER_STREAM_ID is required")
     config = CoreConfig.from_settings(worker)
@@ -58,6 +59,7 @@ def create_core(
         separator=separator,
         bundle=bundle,
         run_id=run_id,
+        bundle_in_background=True,
     )
 
 

@@ -62,6 +62,9 @@ class CoreMetrics:
         self.bundle_errors = Counter(
             "worker_run_bundle_write_errors_total", "Run bundle files that could not be written.",
             registry=registry)
+        self.bundle_dropped = Counter(
+            "worker_run_bundle_dropped_records_total",
+            "Fragment records the run-bundle writer dropped because the disk fell behind.", registry=registry)
 
     def value(self, name: str, **labels: str) -> float:
         """Current value of a sample (``name`` as exposed, e.g. ``worker_fallback_total``); 0 if absent."""

@@ -34,6 +34,7 @@ from prometheus_client import CollectorRegistry
 from livedub.core.audio import to_float, to_int16
 from livedub.core.breaker import BreakerState, CircuitBreaker
 from livedub.core.bundle import RunBundle
+from livedub.core.bundle_writer import BundleWriter, FragmentRecorder
 from livedub.core.clock import Clock
 from livedub.core.config import CoreConfig
 from livedub.core.executor import Executor
@@ -108,6 +109,7 @@ class StreamingCore:
         separator: Separator | None = None,
         bundle: RunBundle | None = None,
         run_id: str | None = None,
+        bundle_in_background: bool = False,
     ) -> None:
         self._config = config
         self._processor = processor
@@ -115,7 +117,12 @@ class StreamingCore:
         self._executor = executor
         self._stream_id = stream_id
         self._metrics = metrics or CoreMetrics(CollectorRegistry())
-        self._bundle = bundle
+        # the live worker feeds the core from GStreamer's streaming thread: its records go to the
+        # disk on a writer thread (bounded; what it has no room for is dropped and counted)
+        self._bundle: FragmentRecorder | None = (
+            BundleWriter(bundle, on_error=self.bundle_write_failed, on_drop=self.bundle_record_dropped)
+            if bundle is not None and bundle_in_background else bundle)
+        self._bundle_dropped = 0
         self._log_extra: dict[str, Any] = {"streamId": stream_id}
         if run_id:
             self._log_extra["runId"] = run_id
@@ -596,9 +603,22 @@ class StreamingCore:
         for block in blocks:
             try:
                 self._bundle.record_fragment(block.result, block.fragment.samples, block.samples)
-            except OSError as exc:  # a full disk must not stop the stream: count, log, go on
-                self._metrics.bundle_errors.inc()
-                log.error("run bundle write failed: %s", exc, extra={**self._log_extra, "sequence": block.sequence})
+            except OSError as exc:
+                self.bundle_write_failed(exc, block.sequence)
+
+    def bundle_write_failed(self, exc: OSError, sequence: int) -> None:
+        """A run-bundle record that could not be written (here, or on a :class:`BundleWriter`'s
+        thread): a full disk must not stop the stream: count, log, go on."""
+        self._metrics.bundle_errors.inc()
+        log.error("run bundle write failed: %s", exc, extra={**self._log_extra, "sequence": sequence})
+
+    def bundle_record_dropped(self, sequence: int) -> None:
+        """A record the :class:`BundleWriter` had no room for (the disk fell behind)."""
+        self._metrics.bundle_dropped.inc()
+        self._bundle_dropped += 1
+        if self._bundle_dropped == 1:  # the first one; the run's summary has the total
+            log.warning("run bundle writer fell behind; dropping fragment records",
+                        extra={**self._log_extra, "sequence": sequence})
 
     # -- bookkeeping ---------------------------------------------------------------------------
 

@@ -155,6 +155,7 @@ def test_a_bundle_write_failure_does_not_stop_the_output(tmp_path: Path, monkeyp
         emitted += core.pull()
     clock.advance_to(10 * SECOND)
     emitted += core.pull()
+    core.close()  # the records are written on the bundle's own thread; close waits for them
     assert len(emitted) >= 1
     assert core.metrics.value("worker_run_bundle_write_errors_total") == len(emitted)
     assert any("run bundle write failed" in r.getMessage() for r in caplog.records)
