@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from livedub.config import load_settings
+from livedub.config.settings import WorkerSettings
 from tests.static._repo import ROOT, hermetic_compose_copy, resolved_compose, run_compose
 
 BASELINE = {"mediamtx", "stream-orchestration"}
@@ -50,6 +52,10 @@ def test_gpu_worker_reserves_an_nvidia_gpu_and_cpu_worker_does_not(everything: d
     devices = gpu["deploy"]["resources"]["reservations"]["devices"]
     assert any(d["driver"] == "nvidia" and "gpu" in d["capabilities"] for d in devices)
     assert _env(gpu)["WORKER_DEVICE"] == "cuda"
+    # the production providers, each a name the worker accepts (an unknown one would exit 2)
+    production = {k: v for k, v in _env(gpu).items() if k in ("WORKER_ASR", "WORKER_MT", "WORKER_ASR_COMPUTE_TYPE")}
+    assert production == {"WORKER_ASR": "whisper-large-v3-turbo", "WORKER_MT": "nllb", "WORKER_ASR_COMPUTE_TYPE": "float16"}
+    load_settings(WorkerSettings, env=production)
     cpu = everything["services"]["stream-worker"]
     assert not (cpu.get("deploy") or {}).get("resources", {}).get("reservations")
     assert _env(cpu)["WORKER_DEVICE"] == "cpu"

@@ -241,6 +241,31 @@ class WorkerSettings(SettingsBase):
         "30 s (the encoder costs in proportion; 10s is 4x cheaper on 2 cores and hears nearly the same words, "
         "shorter makes Whisper loop). 30s: Whisper's own behaviour."
     )
+    asr: str = Field(
+        "whisper-base", description="Speech recognizer (`livedub models list`): whisper-base (packaged, offline), "
+        "whisper-small/-medium/-large-v3/-large-v3-turbo (download into HF_HOME), or whisper with WORKER_ASR_MODEL."
+    )
+    asr_model: str = Field("", description="The model of WORKER_ASR=whisper by name (default small).")
+    asr_beam: int = Field(1, ge=1, le=10, description="Whisper's beam size (1: greedy, what the live budget affords).")
+    asr_compute_type: str = Field(
+        "", description="CTranslate2 compute type for Whisper (int8, float16, int8_float16, float32); "
+        "empty: int8 on the CPU, float16 on CUDA."
+    )
+    mt: str = Field(
+        "auto", description="Translator: auto (the first of bergamot, apertium for the pair), or a provider name "
+        "(apertium, bergamot, nllb: downloads into HF_HOME)."
+    )
+    mt_model: str = Field(
+        "", description="The model of WORKER_MT=nllb (a CTranslate2 conversion on the Hugging Face hub; "
+        "default JustFrederik/nllb-200-distilled-600M-ct2-int8)."
+    )
+    tts: str = Field(
+        "", description="Voice provider (kokoro, pico, piper, coqui); empty: the voice profile's (WORKER_TTS_VOICE)."
+    )
+    separator: str = Field(
+        "auto", description="Speech/background separation: auto (deepfilternet if installed, else duck), "
+        "deepfilternet or duck (no model: the original ducked under the dub)."
+    )
     standby: bool = Field(
         False, description="Start without a stream: import the pipeline, load the models, then wait for the "
         "stream's identity as one JSON line on stdin (the launcher's warm worker, ORCH_WARM_WORKERS)."
@@ -285,6 +310,33 @@ class WorkerSettings(SettingsBase):
             if filled.get(field) in (None, ""):
                 filled[field] = value
         return filled
+
+    @field_validator("asr", "mt", "tts", "separator")
+    @classmethod
+    def _provider(cls, value: str, info) -> str:  # info: pydantic ValidationInfo
+        """A provider name the STS registry knows (only what the user set: defaults are not validated)."""
+        from livedub.sts.registry import names  # light: the registry imports no model package
+
+        stage = {"asr": "asr", "mt": "mt", "tts": "tts", "separator": "separator"}[info.field_name]
+        allowed = {"asr": [], "mt": ["auto"], "tts": [""], "separator": ["auto"]}[info.field_name] + names(stage)
+        if value not in allowed:
+            shown = ", ".join(repr(n) if n == "" else n for n in allowed)
+            raise ValueError(f"no {stage} provider named {value!r}; choose one of: {shown}")
+        return value
+
+    @field_validator("asr_model")
+    @classmethod
+    def _asr_model(cls, value: str, info) -> str:
+        if value and info.data.get("asr") != "whisper":
+            raise ValueError("WORKER_ASR_MODEL is for WORKER_ASR=whisper (the other names carry their model)")
+        return value
+
+    @field_validator("mt_model")
+    @classmethod
+    def _mt_model(cls, value: str, info) -> str:
+        if value and info.data.get("mt") != "nllb":
+            raise ValueError("WORKER_MT_MODEL is for WORKER_MT=nllb")
+        return value
 
     @field_validator("stream_id")
     @classmethod

@@ -26,16 +26,20 @@ class ModelNotPrepared(StsError):
         super().__init__(f"{message}; fix: run `livedub models prepare`", retryable=False)
 
 
+DOWNLOAD_FIX = ("fetch the selected models once with `livedub models download` "
+                "(network access, HF_HUB_OFFLINE unset), or choose a packaged provider (`livedub models list`)")
+
+
 class ModelDownloadRequired(StsError):
     """A production model is not in its cache and cannot be downloaded: offline, the Hub unreachable, or no such
     model on the Hub."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, retryable=False)
+    def __init__(self, message: str, fix: str = "") -> None:
+        super().__init__(f"{message}; {fix or DOWNLOAD_FIX}", retryable=False)
 
 
 class UnsupportedLanguage(StsError):
     """No installed provider handles this language (pair) or voice."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, retryable=False)
+    def __init__(self, message: str, fix: str = "") -> None:
+        super().__init__(f"{message}; {fix or DOWNLOAD_FIX}", retryable=False)

@@ -82,7 +82,17 @@ class StsConfig:
         load = overrides.pop("load", None) or LoadContext(
             device=worker.device.value, model_dir=paths.model_dir, hf_home=paths.hf_home, tts_home=paths.tts_home,
             cpu_threads=worker.cpu_threads)
-        overrides.setdefault("asr_options", {"window_s": worker.asr_window})
+        asr_options: dict[str, Any] = {"window_s": worker.asr_window, "beam_size": worker.asr_beam}
+        if worker.asr_compute_type:
+            asr_options["compute_type"] = worker.asr_compute_type
+        if worker.asr_model:
+            asr_options["model"] = worker.asr_model
+        overrides.setdefault("asr_options", asr_options)
+        chosen = {"asr": worker.asr, "translator": worker.mt, "tts": worker.tts, "separator": worker.separator}
+        for name, value in chosen.items():
+            overrides.setdefault(name, value)
+        if worker.mt_model:
+            overrides.setdefault("translator_options", {"model": worker.mt_model})
         return cls(source_language=worker.source_lang, target_language=worker.target_lang,
                    voice=worker.tts_voice, load=load, **overrides)
 
@@ -193,17 +203,24 @@ class StsPipeline:
         )
 
     @staticmethod
+    def planned_providers(config: StsConfig) -> dict[Stage, str]:
+        """The provider :meth:`build` uses for each stage (``auto`` for a translator chosen per language
+        pair), known without loading anything; the fast rung's voice is not included."""
+        voice, _fast, separator_name = _plan(config)
+        return {Stage.asr: config.asr, Stage.mt: config.translator, Stage.tts: config.tts or voice.provider,
+                Stage.separator: separator_name,
+                Stage.stretcher: _pick(Stage.stretcher, config.stretcher, ("rubberband", "ola")),
+                Stage.vad: _pick(Stage.vad, config.vad, ("silero", "energy"))}
+
+    @staticmethod
     def planned_rungs(config: StsConfig) -> tuple[str, ...]:
         """The :attr:`quality_rungs` that :meth:`build` will give, known without loading a model
         (the worker's core needs them while the models load). Raises like :meth:`build` for an
         unknown voice, or :class:`ProviderUnavailable` for a provider whose package or tool is missing."""
         voice, fast, separator_name = _plan(config)
-        wanted = [(Stage.asr, config.asr), (Stage.tts, config.tts or voice.provider), (Stage.separator, separator_name),
-                  (Stage.stretcher, _pick(Stage.stretcher, config.stretcher, ("rubberband", "ola"))),
-                  (Stage.vad, _pick(Stage.vad, config.vad, ("silero", "energy")))]
-        if config.translator != AUTO:
-            wanted.append((Stage.mt, config.translator))
-        for stage, name in wanted:
+        for stage, name in StsPipeline.planned_providers(config).items():
+            if name == AUTO:  # the translator, chosen per language pair when first needed
+                continue
             spec = registry.spec(stage, name)
             status = spec.availability()
             if not status.ok:

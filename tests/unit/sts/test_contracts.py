@@ -21,7 +21,14 @@ from .conftest import require_provider
 
 
 def _ids(stage: Stage) -> list[str]:
-    return [p.name for p in registry.providers(stage)]
+    """One provider per class: the named Whisper sizes (whisper-small, ...) are ``whisper`` with a model."""
+    seen: set[str] = set()
+    names = []
+    for p in registry.providers(stage):
+        if p.target not in seen:
+            seen.add(p.target)
+            names.append(p.name)
+    return names
 
 
 def _load(stage: Stage, name: str, ctx: registry.LoadContext):

@@ -38,12 +38,12 @@ def fetch(repo_id: str, cache: Path, *, offline: bool) -> Path:
         # not cached, and offline or the Hub unreachable (huggingface_hub turns connection errors into this)
         raise ModelDownloadRequired(
             f"model {repo_id!r} is not in {cache} and could not be downloaded "
-            f"({type(exc).__name__}); run once with network access (HF_HUB_OFFLINE unset)"
+            f"({type(exc).__name__})"
         ) from exc
     except (RepositoryNotFoundError, RevisionNotFoundError) as exc:  # gated repositories included
         raise ModelDownloadRequired(
-            f"model {repo_id!r} is not on the Hugging Face Hub, or needs a token ({type(exc).__name__}); "
-            "check the translator's model name"
+            f"model {repo_id!r} is not on the Hugging Face Hub, or needs a token ({type(exc).__name__})",
+            fix="check WORKER_MT_MODEL"
         ) from exc
 
 

@@ -159,8 +159,7 @@ class NamedWhisper(_Whisper):
             # huggingface_hub raises LocalEntryNotFoundError / connection errors (OSError subclasses)
             raise ModelDownloadRequired(
                 f"Whisper model {model!r} is not in {cache} and could not be downloaded "
-                f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); run once with network access, "
-                "or use the packaged ASR provider whisper-base"
+                f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
             ) from exc
         log.info("loaded whisper %s on %s", model, _where(device, ctx))
         super().__init__(whisper, beam_size=beam_size, vad_filter=vad_filter)
