@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.require import require
 from tests.static._repo import (
     INSTALL_SH,
     ROOT,
@@ -29,7 +32,7 @@ from tests.static._repo import (
     stage_aliases,
 )
 
-# Packages a Dockerfile may install itself: Python 3.10 with venv and headers, on the CUDA base.
+# Packages a Dockerfile may install itself: Python 3.10 with venv and headers, on a base without it.
 BOOTSTRAP_APT = {"python3.10", "python3.10-venv", "python3.10-dev"}
 # What the MediaMTX image adds to upstream's Alpine variant for the hook program and healthcheck.
 HOOK_APK = {"curl", "jq", "ca-certificates"}
@@ -197,8 +200,11 @@ def test_worker_has_one_dockerfile_for_cpu_and_gpu() -> None:
     assert instructions[0].keyword == "ARG" and instructions[0].args == "TARGET=cpu"
     stages = {ins.stage: ins.args.split()[0] for ins in instructions if ins.keyword == "FROM"}
     assert re.fullmatch(r"python:3\.10-slim(-\w+)?", stages["base-cpu"])
-    # CTranslate2 4.x needs CUDA 12 + cuDNN 9 ("cudnn" tags from CUDA 12.4 on carry cuDNN 9)
-    assert re.fullmatch(r"nvidia/cuda:12\.\d+\.\d+-cudnn-runtime-ubuntu22\.04", stages["base-gpu"])
+    # one media stack for both: the gpu target's CUDA comes from wheels, found through LD_LIBRARY_PATH
+    assert stages["base-gpu"] == stages["base-cpu"]
+    gpu_env = " ".join(ins.args for ins in instructions if ins.keyword == "ENV" and ins.stage == "base-gpu")
+    assert "nvidia/cublas/lib" in gpu_env and "nvidia/cudnn/lib" in gpu_env
+    assert "NVIDIA_DRIVER_CAPABILITIES=compute,utility" in gpu_env
     assert any(ins.keyword == "FROM" and ins.args.startswith("base-${TARGET}") for ins in instructions)
     gpu_runs = [
         ins.args for ins in _runs(instructions) if "scripts/install.sh" in ins.args and "--gpu" in ins.args
@@ -217,3 +223,47 @@ def test_dockerignore_keeps_secrets_and_caches_out_of_the_build_context() -> Non
     assert not {".env", ".venv", "var", ".git", "tests"} & set(allowed)
     for needed in ("pyproject.toml", "packaging", "scripts/install.sh", "src"):
         assert needed in allowed, needed
+
+
+# Base image -> (distribution, GStreamer, Python) as each distribution ships them. The worker needs
+# GStreamer >= 1.22 (h264timestamper, its RTSP input) and the seed's Python 3.10.
+@dataclass(frozen=True)
+class Base:
+    distribution: str
+    debian_version: str | None  # /etc/debian_version's major, where the distribution is Debian
+    gstreamer: tuple[int, int]
+    python: tuple[int, int]
+
+
+BASE_IMAGES = {
+    "python:3.10-slim-bookworm": Base("Debian 12 bookworm", "12", (1, 22), (3, 10)),
+    "nvidia/cuda:12.6.3-cudnn-runtime-ubuntu22.04": Base("Ubuntu 22.04 jammy", None, (1, 20), (3, 10)),
+}
+WORKER_NEEDS = {"gstreamer": (1, 22), "python": (3, 10)}
+
+
+def _base_images(path: Path) -> list[str]:
+    """The registry images a Dockerfile builds on (not its own stages, not the ARG-chosen one)."""
+    instructions = parse_dockerfile(path)
+    aliases = stage_aliases(instructions)
+    return [image for image in from_images(instructions) if image not in aliases and "$" not in image]
+
+
+@pytest.mark.parametrize("name", sorted(LIVEDUB_IMAGES))
+def test_every_base_image_has_the_media_stack_and_python_the_worker_needs(name: str) -> None:
+    for image in _base_images(ROOT / name):
+        assert image in BASE_IMAGES, f"{name}: base image {image} is not in BASE_IMAGES (add its versions)"
+        base = BASE_IMAGES[image]
+        assert base.gstreamer >= WORKER_NEEDS["gstreamer"], f"{name}: {image} ({base.distribution}) has GStreamer {base.gstreamer}"
+        assert base.python == WORKER_NEEDS["python"], f"{name}: {image} has Python {base.python}"
+
+
+def test_the_base_table_matches_this_machine_where_it_is_that_distribution() -> None:
+    """The bookworm row is what this (bookworm) machine has: the table is not a guess."""
+    release = Path("/etc/debian_version").read_text().split(".")[0] if Path("/etc/debian_version").exists() else ""
+    rows = [b for b in BASE_IMAGES.values() if b.debian_version == release]
+    require(bool(rows) and shutil.which("gst-inspect-1.0") is not None,
+            f"not a Debian release the table lists ({release or 'no /etc/debian_version'}), or no GStreamer")
+    out = subprocess.run(["gst-inspect-1.0", "--version"], capture_output=True, text=True, check=True).stdout
+    found = re.search(r"GStreamer (\d+)\.(\d+)", out)
+    assert found and all((int(found[1]), int(found[2])) == row.gstreamer for row in rows), out
