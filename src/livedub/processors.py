@@ -25,13 +25,9 @@ from livedub.config.settings import PathSettings, StsMode, WorkerSettings
 from livedub.core.clock import MonotonicClock
 from livedub.core.messages import AudioFragment, DubbedAudio, SpeechSegment
 from livedub.core.mock_sts import FakeSts, PassThroughSts, ToneSts
-from livedub.core.processor import Separator, StsError, StsProcessor
+from livedub.core.processor import Separator, StsError, StsProcessor, Unavailable
 
 log = logging.getLogger(__name__)
-
-
-class ProcessorUnavailable(RuntimeError):
-    """The requested STS mode cannot run here (a missing model package); the message says how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +40,7 @@ def create_engine(worker: WorkerSettings, paths: PathSettings, warm_up: bool = F
     """Build what the core calls for ``worker.sts_mode``, with the configured fault injection.
 
     Real models load here, once per process (``warm_up`` runs every stage once). Raises
-    :class:`ProcessorUnavailable` when a model, package or tool is missing: a permanent problem.
+    :class:`~livedub.core.processor.Unavailable` when a model, package or tool is missing.
     """
     return with_faults(_create_engine(worker, paths, warm_up), worker)
 
@@ -74,14 +70,16 @@ def _real_engine(worker: WorkerSettings, paths: PathSettings, warm_up: bool) -> 
         if warm_up:
             pipeline.warm_up()
     except ImportError as exc:
-        raise ProcessorUnavailable(
+        raise Unavailable(
             f"real STS is not available ({exc}); install the models with ./scripts/install.sh --models"
         ) from None
-    except StsError as exc:
-        raise ProcessorUnavailable(str(exc)) from None
+    except Unavailable:
+        raise  # classified where it was found (a missing package, model or voice): carried as it is
+    except StsError as exc:  # a stage that failed while loading: loading again will not help
+        raise Unavailable(str(exc)) from exc
     except OSError as exc:  # an unreadable or unwritable model directory: the operator must fix it
-        raise ProcessorUnavailable(f"cannot load the STS models: {exc}; check LIVEDUB_MODEL_DIR ({paths.model_dir})"
-                                   ) from None
+        raise Unavailable(f"cannot load the STS models: {exc}; check LIVEDUB_MODEL_DIR ({paths.model_dir})"
+                          ) from None
     return DubEngine(pipeline, separator=pipeline)
 
 
@@ -129,12 +127,14 @@ class LoadingEngine:
             engine = load()
             rungs = tuple(getattr(engine.processor, "quality_rungs", ()) or ())
             if self.quality_rungs and rungs != self.quality_rungs:
-                raise ProcessorUnavailable(f"the loaded STS offers quality rungs {rungs}, "
-                                           f"not the planned {self.quality_rungs}")
+                raise Unavailable(f"the loaded STS offers quality rungs {rungs}, not the planned {self.quality_rungs}")
             self._engine = engine
-        except ProcessorUnavailable as exc:
+        except Unavailable as exc:
             self._failure = str(exc)
             log.error("the STS models could not be loaded", extra={"reason": self._failure})
+        except Exception as exc:  # a bug in a provider's loading code: the worker must still end (exit 2)
+            self._failure = f"{type(exc).__name__}: {exc} (a bug: please report it)"
+            log.exception("the STS models could not be loaded", extra={"reason": self._failure})
         finally:
             self._ready.set()
         if self._engine is not None and self._on_ready is not None:

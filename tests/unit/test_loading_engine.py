@@ -11,8 +11,8 @@ from livedub.config import load_settings
 from livedub.config.settings import WorkerSettings
 from livedub.core.messages import AudioFragment, SpeechSegment
 from livedub.core.mock_sts import ToneSts
-from livedub.core.processor import StsError
-from livedub.processors import DubEngine, LoadingEngine, ProcessorUnavailable, with_faults
+from livedub.core.processor import StsError, Unavailable
+from livedub.processors import DubEngine, LoadingEngine, with_faults
 from livedub.sts import StsConfig, StsPipeline
 
 
@@ -43,11 +43,23 @@ def test_a_call_made_while_loading_waits_for_the_models_and_then_dubs() -> None:
 
 def test_a_load_that_fails_is_a_permanent_failure_with_its_reason() -> None:
     def load() -> DubEngine:
-        raise ProcessorUnavailable("asr provider 'x': not installed; fix: ./scripts/install.sh --models")
+        raise Unavailable("asr provider 'x': not installed; fix: ./scripts/install.sh --models")
 
     engine = LoadingEngine(load)
     assert engine.wait(10) is False
     assert engine.failure is not None and "fix: ./scripts/install.sh" in engine.failure
+    with pytest.raises(StsError) as raised:
+        engine.process(segment())
+    assert raised.value.retryable is False
+
+
+def test_a_bug_in_loading_code_still_ends_the_load_with_a_reason() -> None:
+    def load() -> DubEngine:
+        raise TypeError("__init__() got an unexpected keyword argument 'beam'")
+
+    engine = LoadingEngine(load)
+    assert engine.wait(10) is False
+    assert engine.failure is not None and engine.failure.startswith("TypeError: ") and "a bug" in engine.failure
     with pytest.raises(StsError) as raised:
         engine.process(segment())
     assert raised.value.retryable is False

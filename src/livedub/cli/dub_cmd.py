@@ -11,8 +11,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from livedub.cli.common import fail, settings_or_exit, start_command
 from livedub.config.loader import is_set_in_env
 from livedub.config.settings import PathSettings, WorkerSettings
+from livedub.core.processor import Unavailable
 from livedub.dubbing.file import DubError, dub_file, probe
-from livedub.processors import ProcessorUnavailable
 
 
 @click.command(name="dub")
@@ -27,7 +27,10 @@ from livedub.processors import ProcessorUnavailable
 @click.option("--fallback", default=None, help="Override WORKER_FALLBACK.")
 def dub_cmd(source: Path, output: Path, sts_mode: str | None, source_lang: str | None,
             target_lang: str | None, tts_voice: str | None, fallback: str | None) -> None:
-    """Dub a media file: speech replaced by the translated voice, video copied unchanged."""
+    """Dub a media file: speech replaced by the translated voice, video copied unchanged.
+
+    Exits 0 when written, 1 when the file cannot be read or written, 2 on invalid settings or a
+    missing model, package or voice (the message says how to fix it)."""
     start_command("dub", {"format": "console"})
     # dubbing a file means real dubbing unless the user chose otherwise, in the env or with a flag
     mode = sts_mode or (None if is_set_in_env(WorkerSettings, "sts_mode") else "real")
@@ -44,7 +47,9 @@ def dub_cmd(source: Path, output: Path, sts_mode: str | None, source_lang: str |
             task = progress.add_task(source.name, total=total)
             report = dub_file(source, output, worker, paths,
                               on_progress=lambda done: progress.update(task, completed=done))
-    except (DubError, ProcessorUnavailable) as exc:
+    except Unavailable as exc:  # a missing model, package or voice: fix the install or the settings
+        fail(str(exc), code=2)
+    except DubError as exc:
         fail(str(exc), code=1)
     stats = report.replay.stats
     fallbacks = ", ".join(f"{k}: {v}" for k, v in stats.fallbacks.items()) or "none"

@@ -62,6 +62,9 @@ class CoreMetrics:
         self.bundle_errors = Counter(
             "worker_run_bundle_write_errors_total", "Run bundle files that could not be written.",
             registry=registry)
+        self.sts_bugs = Counter(
+            "worker_sts_bugs_total", "STS calls that raised something other than an STS error: a bug in a stage "
+            "(each falls back; the first of each kind is logged with its traceback).", registry=registry)
         self.bundle_dropped = Counter(
             "worker_run_bundle_dropped_records_total",
             "Fragment records the run-bundle writer dropped because the disk fell behind.", registry=registry)

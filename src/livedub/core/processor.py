@@ -44,3 +44,14 @@ class StsError(Exception):
     def __init__(self, message: str, *, retryable: bool = True) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class Unavailable(StsError):
+    """What is configured cannot run here, and trying again will not change it: a missing model,
+    package or tool, a language nothing installed speaks, or settings the mode refuses. Always
+    permanent: the core's breaker opens at once, and raised while a worker starts it is exit 2
+    (``livedub dub``: exit 2). Raised once where the problem is found and carried unwrapped to the
+    exit code; the message says what to fix."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)

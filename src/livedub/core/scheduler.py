@@ -123,6 +123,7 @@ class StreamingCore:
             BundleWriter(bundle, on_error=self.bundle_write_failed, on_drop=self.bundle_record_dropped)
             if bundle is not None and bundle_in_background else bundle)
         self._bundle_dropped = 0
+        self._bugs_seen: set[str] = set()
         self._log_extra: dict[str, Any] = {"streamId": stream_id}
         if run_id:
             self._log_extra["runId"] = run_id
@@ -460,6 +461,8 @@ class StreamingCore:
         self._metrics.sts_rtt_ms.observe(rtt / 1e6)
         segment = job.segment
         if reply.error is not None:
+            if not isinstance(reply.error, StsError):
+                self._sts_bug(reply.error)
             permanent = isinstance(reply.error, StsError) and not reply.error.retryable
             detail = redact_text(f"{type(reply.error).__name__}: {reply.error}")
             self._breaker.record_failure(detail, permanent=permanent)
@@ -605,6 +608,17 @@ class StreamingCore:
                 self._bundle.record_fragment(block.result, block.fragment.samples, block.samples)
             except OSError as exc:
                 self.bundle_write_failed(exc, block.sequence)
+
+    def _sts_bug(self, error: BaseException) -> None:
+        """An STS call raised something other than :class:`StsError`: not a decision of a stage but a
+        bug in one. It falls back like an STS error (the stream goes on), is counted apart, and its
+        traceback is logged the first time each type is seen."""
+        self._metrics.sts_bugs.inc()
+        kind = type(error).__name__
+        if kind not in self._bugs_seen:
+            self._bugs_seen.add(kind)
+            log.error("STS raised %s: a bug in a stage, not an STS error", kind, exc_info=error,
+                      extra=self._log_extra)
 
     def bundle_write_failed(self, exc: OSError, sequence: int) -> None:
         """A run-bundle record that could not be written (here, or on a :class:`BundleWriter`'s

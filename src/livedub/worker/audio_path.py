@@ -161,11 +161,6 @@ class BypassAudioPath:
         return None
 
 
-class AudioPathUnavailable(RuntimeError):
-    """The audio path cannot be built: a missing model or package, or settings the mode refuses.
-    Permanent (the worker exits 2); the message says what to fix."""
-
-
 @dataclass(frozen=True)
 class AudioPathContext:
     """What a mode's factory gets: the settings, the worker's metrics registry and its run id, and
@@ -181,7 +176,7 @@ class AudioPathContext:
 def start_sts(worker: WorkerSettings, paths: PathSettings) -> DubEngine | LoadingEngine | None:
     """Start what the mode's audio path will need before its stream is known (a standby worker):
     the STS engine for mock and real (real models load in the background), None for bypass.
-    Raises :class:`AudioPathUnavailable` for settings the mode refuses."""
+    Raises :class:`~livedub.core.processor.Unavailable` for settings the mode refuses."""
     if not STS_MODES[worker.sts_mode].live_core:
         return None
     from livedub.worker.dub_path import start_engine
@@ -190,7 +185,8 @@ def start_sts(worker: WorkerSettings, paths: PathSettings) -> DubEngine | Loadin
 
 
 def create_audio_path(context: AudioPathContext) -> AudioPath:
-    """The audio path for ``WORKER_STS_MODE``; raises :class:`AudioPathUnavailable`."""
+    """The audio path for ``WORKER_STS_MODE``; raises :class:`~livedub.core.processor.Unavailable`
+    (the worker exits 2)."""
     if not STS_MODES[context.worker.sts_mode].live_core:
         return BypassAudioPath()
     from livedub.worker.dub_path import create_dub_path  # imports the core and, for real, the models

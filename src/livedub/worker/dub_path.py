@@ -21,8 +21,9 @@ import logging
 
 from livedub.config.settings import PathSettings, StsMode, WorkerSettings
 from livedub.core import Clock, CoreConfig, MonotonicClock, StreamingCore, create_core
-from livedub.processors import DubEngine, LoadingEngine, ProcessorUnavailable, create_engine
-from livedub.worker.audio_path import AudioPathContext, AudioPathUnavailable, PcmChunk
+from livedub.core.processor import Unavailable
+from livedub.processors import DubEngine, LoadingEngine, create_engine
+from livedub.worker.audio_path import AudioPathContext, PcmChunk
 
 log = logging.getLogger(__name__)
 
@@ -76,17 +77,14 @@ class DubAudioPath:
 def start_engine(worker: WorkerSettings, paths: PathSettings) -> DubEngine | LoadingEngine:
     """The STS engine of a mock or real dub path. Real models start loading in the background
     (:class:`LoadingEngine`); mock's tone is ready at once. Settings the mode refuses (a delay too
-    short for the fragments, an unknown voice) raise :class:`AudioPathUnavailable` before any load."""
+    short for the fragments, an unknown voice) raise :class:`Unavailable` before any load."""
     try:
         CoreConfig.from_settings(worker)
     except ValueError as exc:
-        raise AudioPathUnavailable(f"invalid worker settings for {worker.sts_mode.value} mode: {exc}") from None
+        raise Unavailable(f"invalid worker settings for {worker.sts_mode.value} mode: {exc}") from None
     if worker.sts_mode is StsMode.real:
         return _loading_engine(worker, paths)
-    try:
-        engine = create_engine(worker, paths)
-    except ProcessorUnavailable as exc:
-        raise AudioPathUnavailable(str(exc)) from None
+    engine = create_engine(worker, paths)
     _log_ready(engine, 0.0, worker)
     return engine
 
@@ -105,18 +103,15 @@ def create_dub_path(context: AudioPathContext) -> DubAudioPath:
         core = create_core(worker, paths, processor=processor, registry=context.registry, clock=clock,
                            separator=separator, run_id=context.run_id)
     except ValueError as exc:  # e.g. WORKER_QUALITY names a rung this language's voices do not offer
-        raise AudioPathUnavailable(f"invalid worker settings for {worker.sts_mode.value} mode: {exc}") from None
+        raise Unavailable(f"invalid worker settings for {worker.sts_mode.value} mode: {exc}") from None
     return DubAudioPath(core, clock, engine if isinstance(engine, LoadingEngine) else None)
 
 
 def _loading_engine(worker: WorkerSettings, paths: PathSettings) -> LoadingEngine:
     from livedub.sts import StsConfig, StsPipeline
-    from livedub.sts.errors import StsError as PipelineError
 
-    try:  # an unknown voice or language is a settings error now, not after a load
-        rungs = StsPipeline.planned_rungs(StsConfig.from_settings(worker, paths))
-    except PipelineError as exc:
-        raise AudioPathUnavailable(str(exc)) from None
+    # an unknown voice or language (Unavailable) is a settings error now, not after a load
+    rungs = StsPipeline.planned_rungs(StsConfig.from_settings(worker, paths))
     return LoadingEngine(lambda: create_engine(worker, paths, warm_up=True), quality_rungs=rungs,
                          on_ready=lambda engine, seconds: _log_ready(engine, seconds, worker))
 

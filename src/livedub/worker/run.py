@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING
 
 from livedub.config.settings import PathSettings, WorkerSettings
 from livedub.core.bundle import new_run_id
+from livedub.core.processor import Unavailable
 from livedub.gst import GstUnavailable, require_gst
 from livedub.obs.logging import bind_context
 from livedub.obs.metrics import serve_metrics
 from livedub.proc.exit_codes import ExitCode
 from livedub.proc.standby import STANDBY_KEY, StandbyState
 from livedub.proc.title import set_title, worker_title
-from livedub.worker.audio_path import AudioPathContext, AudioPathUnavailable, create_audio_path, start_sts
+from livedub.worker.audio_path import AudioPathContext, create_audio_path, start_sts
 
 if TYPE_CHECKING:
     from livedub.processors import DubEngine, LoadingEngine
@@ -55,7 +56,7 @@ def prepare_standby(settings: WorkerSettings, paths: PathSettings) -> Prepared |
 
     try:
         engine = start_sts(settings, paths)
-    except AudioPathUnavailable as exc:
+    except Unavailable as exc:
         log.error("cannot start the worker", extra={"reason": str(exc), "exitCode": int(ExitCode.CONFIG)})
         return ExitCode.CONFIG
     log.info("worker standing by", extra={"stsMode": settings.sts_mode.value})
@@ -110,7 +111,7 @@ def run_worker(settings: WorkerSettings, paths: PathSettings, prepared: Prepared
             # settings are checked here; real models load in the background while the input connects
             audio_path = create_audio_path(AudioPathContext(settings, paths, metrics.registry, run_id,
                                                             engine=prepared.engine if prepared else None))
-        except AudioPathUnavailable as exc:
+        except Unavailable as exc:
             log.error("cannot start the worker", extra={"reason": str(exc), "exitCode": int(ExitCode.CONFIG)})
             return ExitCode.CONFIG
         config = WorkerConfig(stream_id=settings.stream_id, input_url=settings.input_url,

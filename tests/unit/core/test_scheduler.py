@@ -177,6 +177,20 @@ def test_sts_error_falls_back_and_is_counted() -> None:
     assert "model exploded" in block.result.detail
     assert "SECRETKEY" not in block.result.detail
     assert rig.metrics.value("worker_audio_fragments_total", status="fallback") == 1
+    assert rig.metrics.value("worker_sts_bugs_total") == 1  # not an StsError: a bug in a stage
+
+
+def test_an_sts_error_is_a_decision_not_a_bug() -> None:
+    class Refusing:
+        def process(self, fragment):
+            raise StsError("the translator timed out")
+
+    rig = make_rig(Refusing(), noise(1.0), delay_s=3.0)
+    rig.feed_until(1.0)
+    rig.job(0).run()
+    [block] = rig.advance_to(3.0)
+    assert block.result.reason is FallbackReason.sts_error
+    assert rig.metrics.value("worker_sts_bugs_total") == 0
 
 
 def test_repairable_output_is_sanitised_and_the_repair_counted() -> None:

@@ -15,12 +15,11 @@ from livedub.config import load_settings
 from livedub.config.settings import PathSettings, StsMode, WorkerSettings
 from livedub.core.messages import AudioFragment
 from livedub.core.mock_sts import ToneSts
-from livedub.core.processor import StsError
+from livedub.core.processor import StsError, Unavailable
 from livedub.processors import STS_MODES, DubEngine, with_faults
 from livedub.worker.audio_path import (
     AudioPath,
     AudioPathContext,
-    AudioPathUnavailable,
     BypassAudioPath,
     OverlapTrimmer,
     PcmChunk,
@@ -167,7 +166,7 @@ def test_mock_mode_runs_the_core_with_its_metrics_on_the_worker_registry_and_a_r
 
 
 def test_a_delay_too_short_for_dubbing_is_refused_before_any_model_loads(tmp_path: Path) -> None:
-    with pytest.raises(AudioPathUnavailable, match="WORKER_BUFFER_TARGET must exceed"):
+    with pytest.raises(Unavailable, match="WORKER_BUFFER_TARGET must exceed"):
         create_audio_path(context(tmp_path, WORKER_STS_MODE="real", WORKER_BUFFER_TARGET="1s"))
 
 
@@ -179,7 +178,7 @@ def test_a_missing_model_package_is_a_clear_permanent_error(tmp_path: Path, monk
     key = (registry.Stage.asr, "whisper-base")
     missing = replace(registry._BY_KEY[key], modules=("livedub_no_such_model_package",))
     monkeypatch.setitem(registry._BY_KEY, key, missing)
-    with pytest.raises(AudioPathUnavailable, match="livedub_no_such_model_package not installed.*fix:"):
+    with pytest.raises(Unavailable, match="livedub_no_such_model_package not installed.*fix:"):
         create_audio_path(context(tmp_path, WORKER_STS_MODE="real"))
 
 
