@@ -266,6 +266,11 @@ class WorkerSettings(SettingsBase):
         "auto", description="Speech/background separation: auto (deepfilternet if installed, else duck), "
         "deepfilternet or duck (no model: the original ducked under the dub)."
     )
+    glossary: str = Field(
+        "", description="Path of a tab-separated glossary (pair, source term, target term; empty target: kept "
+        "as it is): names and show vocabulary translated the same way every time, and given to the ASR as "
+        "hint words (docs/models.md, 'Glossary')."
+    )
     standby: bool = Field(
         False, description="Start without a stream: import the pipeline, load the models, then wait for the "
         "stream's identity as one JSON line on stdin (the launcher's warm worker, ORCH_WARM_WORKERS)."
@@ -322,6 +327,18 @@ class WorkerSettings(SettingsBase):
         if value not in allowed:
             shown = ", ".join(repr(n) if n == "" else n for n in allowed)
             raise ValueError(f"no {stage} provider named {value!r}; choose one of: {shown}")
+        return value
+
+    @field_validator("glossary")
+    @classmethod
+    def _glossary(cls, value: str) -> str:
+        if value:
+            from livedub.sts.glossary import Glossary, GlossaryError
+
+            try:
+                Glossary.load(Path(value))
+            except GlossaryError as exc:
+                raise ValueError(str(exc)) from None
         return value
 
     @field_validator("asr_model")

@@ -25,6 +25,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,7 +35,8 @@ from livedub.core.messages import AudioFragment, DubbedAudio, SpeechSegment
 from livedub.sts import registry
 from livedub.sts.audio import as_float, resample, to_mono
 from livedub.sts.duration import DurationPolicy, OverflowPolicy, fit_to_slot
-from livedub.sts.errors import ProviderUnavailable, UnsupportedLanguage
+from livedub.sts.errors import ProviderUnavailable, Unavailable, UnsupportedLanguage
+from livedub.sts.glossary import Glossary, GlossaryError
 from livedub.sts.messages import FitOutcome, FragmentKey, StsOutcome, SynthesizedSpeech, Translation
 from livedub.sts.mix import MixSettings, level_dub, remix
 from livedub.sts.protocols import (
@@ -75,6 +77,7 @@ class StsConfig:
     mix: MixSettings = field(default_factory=MixSettings)
     vad_threshold: float = 0.5
     prompt_chars: int = 200  # the open sentence's source text given to the next ASR call as context (0: none)
+    glossary: Glossary | None = None  # WORKER_GLOSSARY: terms translated the same way every time
 
     @classmethod
     def from_settings(cls, worker: WorkerSettings, paths: PathSettings, **overrides: Any) -> StsConfig:
@@ -93,6 +96,11 @@ class StsConfig:
             overrides.setdefault(name, value)
         if worker.mt_model:
             overrides.setdefault("translator_options", {"model": worker.mt_model})
+        if worker.glossary:
+            try:
+                overrides.setdefault("glossary", Glossary.load(Path(worker.glossary)))
+            except GlossaryError as exc:
+                raise Unavailable(f"WORKER_GLOSSARY: {exc}") from None
         return cls(source_language=worker.source_lang, target_language=worker.target_lang,
                    voice=worker.tts_voice, load=load, **overrides)
 
@@ -166,6 +174,7 @@ class StsPipeline:
         self._backgrounds_lock = threading.Lock()
         self._prompt = ""
         self._prompt_lock = threading.Lock()
+        self._hint_words = config.glossary.hint_words(config.source_language) if config.glossary else ""
         if not self.tts.supports(self.voice):
             raise UnsupportedLanguage(f"TTS cannot speak voice {self.voice.describe()}")
         self.rungs = _rungs(self.voice, tts, separator, fast_voice, fast_tts, light_separator)
@@ -231,6 +240,17 @@ class StsPipeline:
         if separator_name != "duck":
             names.append("fastest")
         return tuple(names)
+
+    def _translate(self, translator: Translator, sentence: str, source: str) -> Translation:
+        """One sentence, with the glossary's terms protected around the translator."""
+        target, glossary = self.config.target_language, self.config.glossary
+        if glossary is None:
+            return translator.translate(sentence, source=source, target=target)
+        protected, terms = glossary.protect(sentence, source.split("-")[0], target.split("-")[0])
+        result = translator.translate(protected, source=source, target=target)
+        if not terms:
+            return result
+        return replace(result, source_text=sentence, text=Glossary.restore(result.text, terms))
 
     def translator_for(self, source: str, target: str) -> Translator:
         source, target = source.split("-")[0], target.split("-")[0]
@@ -363,6 +383,8 @@ class StsPipeline:
         if len(voiced):
             with self._prompt_lock:
                 prompt = self._prompt
+            if self._hint_words:  # the glossary's terms, so Whisper spells them its way
+                prompt = f"{self._hint_words}. {prompt}".strip()
             started = clock()
             transcript = self.asr.transcribe(speech16, language=self._asr_language(), prompt=prompt)
             if prompt and echoes_prompt(transcript.text, prompt):
@@ -392,7 +414,7 @@ class StsPipeline:
             translator = self.translator_for(source, self.config.target_language)
             sentences, rest = split_sentences(text)
             started = clock()
-            translated = [translator.translate(sentence, source=source, target=self.config.target_language)
+            translated = [self._translate(translator, sentence, source)
                           for sentence in (*sentences, *([rest] if rest else []))]
             timings["translate"] = clock() - started
             translation = replace(translated[0], text=" ".join(t.text for t in translated if t.text.strip()),
