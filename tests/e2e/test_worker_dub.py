@@ -450,7 +450,7 @@ def test_real_dub_with_every_sts_call_failing_plays_the_original_without_a_gap(
     speech = [f for f in fragments if f["speech"]]  # fragments without speech need no STS call: they play as they are
     assert speech and all(f["status"] == "fallback" and f["fallback"] == "pass-through" for f in speech)
     assert all(f["status"] == "no-speech" for f in fragments if not f["speech"])
-    assert manifest["summary"]["dubbed"] == 0 and set(manifest["summary"]["fallbacks"]) <= {"sts-error", "breaker-open", "timeout"}  # a failing call on 2 busy cores may also be late
+    assert manifest["summary"]["dubbed"] == 0 and set(manifest["summary"]["fallbacks"]) <= {"sts-error", "breaker-open", "timeout", "no-time"}  # on 2 busy cores a failing call may also be late, or a fragment cut after its deadline
     assert (metric_value(run.metrics, 'worker_fallback_total{reason="sts-error"}') or 0) >= 1, run.metrics
     times = ClipTimes(speech_clip, run)
     assert longest_silence_s(times.out_audio[RATE // 10:-RATE // 10]) < 0.03

@@ -127,6 +127,23 @@ class OrchestratorSettings(SettingsBase):
         "it gets 401. `livedub up` generates one per run. Unset: hook events are not authenticated (a warning at "
         "start). Generate one with `openssl rand -hex 32`.",
     )
+    publish_keys_file: str = Field(
+        "", description="File of per-stream publish keys ('<stream id or *> <key>' per line): a publisher must "
+        "send its stream's key as ?key=... or it is refused (nginx on_publish, MediaMTX authMethod http). "
+        "Empty: anyone who reaches the ingest port may publish. Re-read when it changes.",
+    )
+
+    @field_validator("publish_keys_file")
+    @classmethod
+    def _publish_keys(cls, value: str) -> str:
+        if value:
+            from livedub.config.publish_keys import PublishKeysError, load_keys  # it imports this module
+
+            try:
+                load_keys(Path(value))
+            except PublishKeysError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("http_addr")
     @classmethod

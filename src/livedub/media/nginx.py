@@ -202,9 +202,12 @@ class HookBridge:
                 if not self._admit(payload["path"], payload["sourceId"]):
                     return 409
                 waiting = self._count_readers(payload["path"])
-                if _starts_worker(self.forward(callback, payload)):
+                answer = self.forward(callback, payload)
+                if answer is not None and answer.status_code == 403:  # a missing or wrong publish key
+                    return 403
+                if _starts_worker(answer):
                     self._hold(payload["path"], waiting)
-                return 200  # always: bad settings or a busy orchestrator never break ingest
+                return 200  # otherwise always: bad settings or a busy orchestrator never break ingest
             if self._ended(payload["path"], payload["sourceId"]):
                 self.forward(callback, payload)
             return 200  # a refused second publisher left: the stream's publisher is still there

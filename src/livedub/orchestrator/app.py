@@ -8,6 +8,7 @@ status (``/v1/streams``), ``/healthz``, ``/readyz``, ``/metrics`` and the OpenAP
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import logging
 import re
@@ -132,6 +133,14 @@ def _bearer_matches(header: str, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token.encode())
 
 
+def _private_address(ip: str) -> bool:
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private
+
+
 def create_app(service: OrchestratorService) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -157,7 +166,8 @@ def create_app(service: OrchestratorService) -> FastAPI:
         if response.status_code >= 400:
             service.events.add(kind, "at_capacity" if response.status_code == 429
                                else "busy" if response.status_code == 503
-                               else "unauthorized" if response.status_code == 401 else "invalid")
+                               else "unauthorized" if response.status_code == 401
+                               else "refused_key" if response.status_code == 403 else "invalid")
         return response
 
     async def _hook(kind: Literal["ready", "not-ready"], request: Request, correlation_id: str) -> JSONResponse:
@@ -194,6 +204,11 @@ def create_app(service: OrchestratorService) -> FastAPI:
             stream_id = stream_id_from_ingest_path(event.path)
         except InvalidPath as exc:
             return error(422, str(exc), correlation_id)
+        if kind == "ready" and service.publish_keys is not None and not service.publish_keys.allows(
+                stream_id, event.query):
+            # nginx's on_publish drops the publisher on this answer; nothing is recorded for it
+            log.warning("refused a publisher: missing or wrong publish key", extra={"streamId": stream_id})
+            return error(403, "publish key missing or wrong for this stream (send it as ?key=...)", correlation_id)
         with log_context(streamId=stream_id):
             settings = parse_stream_query(event.query, service.worker_env) if kind == "ready" else DEFAULT_SETTINGS
             for warning in settings.warnings:
@@ -221,6 +236,36 @@ def create_app(service: OrchestratorService) -> FastAPI:
               openapi_extra=_HOOK_BODY, tags=["hooks"], summary="An ingest path stopped (publisher gone)")
     async def not_ready(request: Request) -> JSONResponse:
         return await hook("not-ready", request)
+
+    @app.post("/v1/mediamtx/auth", tags=["hooks"], summary="MediaMTX HTTP authentication (authMethod: http)",
+              responses={401: {"description": "a publisher of live/<id>/in without its publish key"}})
+    async def mediamtx_auth(request: Request) -> Response:
+        """MediaMTX asks before it accepts a publisher or reader (its JSON: user, password, ip, action,
+        path, protocol, id, query). 200 lets it in; 401 refuses. The rules of deploy/mediamtx.yml's
+        internal auth, plus the keys: anyone may read and play back; publishing ``live/<id>/in``
+        needs the stream's key (ORCH_PUBLISH_KEYS_FILE; without a file, anyone may); the control API,
+        metrics and publishing any other path (the workers' ``live/<id>/out``) only from loopback or
+        private networks. Answers yes or no only, so it needs no hook token (MediaMTX cannot send one)."""
+        try:
+            data = json.loads((await request.body())[:MAX_EVENT_BYTES] or b"{}")
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return Response(status_code=400)
+        if not isinstance(data, dict):
+            return Response(status_code=400)
+        action = data.get("action")
+        if action in ("read", "playback"):
+            return Response(status_code=200)
+        try:
+            stream_id = stream_id_from_ingest_path(str(data.get("path", ""))) if action == "publish" else None
+        except InvalidPath:
+            stream_id = None
+        if stream_id is None:  # api, metrics, pprof, or publishing a worker's output
+            return Response(status_code=200 if _private_address(str(data.get("ip", ""))) else 401)
+        if service.publish_keys is None or service.publish_keys.allows(stream_id, str(data.get("query", ""))):
+            return Response(status_code=200)
+        log.warning("refused a publisher: missing or wrong publish key", extra={"streamId": stream_id})
+        service.events.add("auth", "refused_key")
+        return Response(status_code=401)
 
     @app.get("/v1/streams", response_model=StreamList, tags=["streams"], summary="Every known stream")
     async def list_streams() -> dict[str, Any]:

@@ -19,8 +19,10 @@ import random
 import socket
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Protocol
 
+from livedub.config.publish_keys import PublishKeys
 from livedub.config.settings import EgressSettings, OrchestratorSettings, PathSettings
 from livedub.config.settings import Launcher as LauncherKind
 from livedub.orchestrator.actor import Clock, SupervisorActor, UrlBuilder
@@ -101,6 +103,8 @@ class OrchestratorService:
         self.reconciler = Reconciler(self.actor, media, settings.reconcile_interval) if reconcile else None
         self.media_probe = MediaProbe(media)  # /readyz: the media server's API answers
         self.events = EventCounts()
+        # who may publish (ORCH_PUBLISH_KEYS_FILE); None: anyone who reaches the ingest port
+        self.publish_keys = PublishKeys(Path(settings.publish_keys_file)) if settings.publish_keys_file else None
         self.registry = build_registry(OrchestratorCollector(self.supervisor.records, self.events,
                                                              settings.max_workers, forwarders))
         self.app = create_app(self)

@@ -289,3 +289,55 @@ def test_readyz_counts_the_standby_workers_of_a_process_launcher(serve, tmp_path
 
     assert ready_body(1)["standbyWorkers"] == {"loading": 0, "ready": 1, "failed": 0}
     assert "standbyWorkers" not in ready_body(0)
+
+
+PUBLISH_KEY = "k3y-for-abc-0123456789"
+
+
+@pytest.fixture
+def keyed(stack, tmp_path):  # type: ignore[no-untyped-def]
+    keys = tmp_path / "keys"
+    keys.write_text(f"abc {PUBLISH_KEY}\n")
+    return stack(publish_keys_file=str(keys))
+
+
+def test_with_publish_keys_a_ready_event_needs_its_streams_key(keyed) -> None:  # type: ignore[no-untyped-def]
+    client, launcher, _media, service = keyed
+    for query in ("", "key=", "key=wrong-key-0000000000", f"lang=es&key={PUBLISH_KEY}X"):
+        response = client.post("/v1/mediamtx/events/ready", json={**EVENT, "query": query})
+        assert response.status_code == 403, (query, response.text)
+        assert PUBLISH_KEY not in response.text
+    assert launcher.specs == [] and service.supervisor.records() == []
+    ok = client.post("/v1/mediamtx/events/ready", json={**EVENT, "query": f"lang=fr&key={PUBLISH_KEY}"})
+    assert ok.status_code == 202 and ok.json()["settingsWarnings"] == [], ok.text  # key is not a setting
+    assert wait_until(lambda: launcher.streams() == ["abc"], 5)
+    assert launcher.specs[0].settings.overrides.get("target_lang") == "fr"
+    not_ready = client.post("/v1/mediamtx/events/not-ready", json={**EVENT, "query": ""})
+    assert not_ready.status_code == 202  # the end of a stream needs no key
+    text = client.get("/v1/streams").text + client.get("/metrics").text
+    assert PUBLISH_KEY not in text and 'result="refused_key"} 4.0' in text
+
+
+def test_mediamtx_auth_refuses_only_an_ingest_publisher_without_its_key(keyed) -> None:  # type: ignore[no-untyped-def]
+    client, _launcher, _media, _service = keyed
+
+    def ask(**request: str) -> int:
+        body = {"user": "", "password": "", "token": "", "ip": "127.0.0.1", "protocol": "rtmp", "id": None,
+                "query": "", **request}
+        return client.post("/v1/mediamtx/auth", json=body).status_code
+
+    assert ask(action="publish", path="live/abc/in") == 401
+    assert ask(action="publish", path="live/abc/in", query="key=nope-nope-nope-nope") == 401
+    assert ask(action="publish", path="live/abc/in", query=f"key={PUBLISH_KEY}") == 200
+    assert ask(action="publish", path="live/other/in", query=f"key={PUBLISH_KEY}") == 401
+    assert ask(action="read", path="live/abc/out", ip="8.8.8.8") == 200  # viewers, from anywhere
+    assert ask(action="publish", path="live/abc/out", ip="10.1.2.3") == 200  # the worker's output
+    assert ask(action="publish", path="live/abc/out", ip="8.8.8.8") == 401  # ... from the internet
+    assert ask(action="api", path="", ip="172.18.0.5") == 200 and ask(action="metrics", ip="8.8.8.8") == 401
+    assert client.post("/v1/mediamtx/auth", content=b"not json").status_code == 400
+
+
+def test_mediamtx_auth_allows_everything_without_a_keys_file(stack) -> None:  # type: ignore[no-untyped-def]
+    client, _launcher, _media, _service = stack()
+    assert client.post("/v1/mediamtx/auth", json={"action": "publish", "path": "live/abc/in",
+                                                  "ip": "8.8.8.8"}).status_code == 200
