@@ -358,18 +358,13 @@ class WorkerSettings(SettingsBase):
                 raise ValueError(str(exc)) from None
         return value
 
-    @field_validator("asr_model")
+    @field_validator("asr_model", "mt_model")
     @classmethod
-    def _asr_model(cls, value: str, info) -> str:
-        if value and info.data.get("asr") != "whisper":
-            raise ValueError("WORKER_ASR_MODEL is for WORKER_ASR=whisper (the other names carry their model)")
-        return value
-
-    @field_validator("mt_model")
-    @classmethod
-    def _mt_model(cls, value: str, info) -> str:
-        if value and info.data.get("mt") != "nllb":
-            raise ValueError("WORKER_MT_MODEL is for WORKER_MT=nllb")
+    def _model_option(cls, value: str, info) -> str:
+        """A model option only for the provider that takes one (whisper-small etc. carry their model)."""
+        stage, provider = {"asr_model": ("asr", "whisper"), "mt_model": ("mt", "nllb")}[info.field_name]
+        if value and info.data.get(stage) != provider:
+            raise ValueError(f"WORKER_{info.field_name.upper()} is for WORKER_{stage.upper()}={provider}")
         return value
 
     @field_validator("stream_id")
