@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
+from bench._common import machine, replace_block
 from livedub.config import load_settings
 from livedub.config.settings import PathSettings, WorkerSettings
 from livedub.core import CoreConfig, MonotonicClock, StreamingCore, ThreadExecutor
@@ -122,20 +122,6 @@ def cost_by_length(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"cpu": cpu, "cores": os.cpu_count(), "memoryGiB": round(memory, 1), "gpu": None,
-            "python": platform.python_version(), "platform": platform.platform()}
-
-
 def write_docs(result: dict[str, Any], docs: Path, json_name: str) -> None:
     lines = [MARK_BEGIN, "",
              (f"Last run: {result['date']} on {result['machine']['cpu']} ({result['machine']['cores']} cores); "
@@ -159,13 +145,7 @@ def write_docs(result: dict[str, Any], docs: Path, json_name: str) -> None:
     if result.get("plot"):
         lines += ["", f"![dubbed share by delay]({result['plot']})"]
     lines += ["", MARK_END]
-    block = "\n".join(lines)
-    text = docs.read_text() if docs.exists() else "# Benchmarks\n"
-    if MARK_BEGIN in text and MARK_END in text:
-        text = text[: text.index(MARK_BEGIN)] + block + text[text.index(MARK_END) + len(MARK_END):]
-    else:
-        text = text.rstrip() + "\n\n## Live dubbing (bench/live_dub.py)\n\n" + block + "\n"
-    docs.write_text(text)
+    replace_block(docs, MARK_BEGIN, MARK_END, "\n".join(lines), "Live dubbing (bench/live_dub.py)")
 
 
 def plot(result: dict[str, Any], path: Path) -> bool:

@@ -30,7 +30,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
 
+from bench._common import replace_block
 from livedub.config import load_settings
 from livedub.config.settings import PathSettings
 from livedub.core.messages import AudioFragment
@@ -202,13 +204,7 @@ def write_summary(result: dict[str, Any], docs: Path, json_name: str) -> None:
         note = row["note"].replace("|", "/")
         lines.append(f"| {row['stage']} | {row['provider']} | {rtf} | {ms} | {row['load_s']:.2f} | {note} |")
     lines += ["", MARK_END]
-    block = "\n".join(lines)
-    text = docs.read_text() if docs.exists() else ""
-    if MARK_BEGIN in text and MARK_END in text:
-        text = text[: text.index(MARK_BEGIN)] + block + text[text.index(MARK_END) + len(MARK_END):]
-    else:
-        text = (text.rstrip() + "\n\n" if text else "# Benchmarks\n\n") + block + "\n"
-    docs.write_text(text)
+    replace_block(docs, MARK_BEGIN, MARK_END, "\n".join(lines), "STS stages (bench/sts_stages.py)")
 
 
 def main() -> None:
