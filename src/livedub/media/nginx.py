@@ -13,7 +13,6 @@ orchestrator.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
 import shutil
@@ -30,7 +29,7 @@ from urllib.parse import parse_qsl, urlencode
 import httpx
 
 from livedub.media.base import HookTarget, MediaServer, MediaServerError, host_addresses
-from livedub.media.paths import APPLICATION, InvalidPath, stream_id_from_ingest_path
+from livedub.media.paths import APPLICATION, InvalidPath, peer_address, stream_id_from_ingest_path
 from livedub.proc.child import nofile_limit, port_accepts, spawn, terminate, wait_until
 
 log = logging.getLogger(__name__)
@@ -331,12 +330,8 @@ def _starts_worker(answer: httpx.Response | None) -> bool:
 
 
 def _is_loopback(addr: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(addr.strip("[]"))
-    except ValueError:
-        return False  # missing or not an address: not known to be local
-    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
-    return ip.is_loopback or (mapped is not None and mapped.is_loopback)
+    ip = peer_address(addr)
+    return ip is not None and ip.is_loopback  # missing or not an address: not known to be local
 
 
 class NginxMediaServer(MediaServer):

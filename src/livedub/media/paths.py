@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -88,3 +89,14 @@ def parse_rtmp_url(url: str) -> RtmpTarget:
     if parts.query:
         stream += "?" + parts.query
     return RtmpTarget(parts.hostname, parts.port or 1935, segments[0], stream, parts.scheme)
+
+
+def peer_address(addr: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """A client address as a media server reports it (``127.0.0.1``, ``[::1]``, ``::ffff:10.0.0.5``),
+    an IPv4-mapped IPv6 address as its IPv4 one; None when it is missing or not an address."""
+    try:
+        ip = ipaddress.ip_address(addr.strip().strip("[]"))
+    except ValueError:
+        return None
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return mapped or ip

@@ -8,7 +8,6 @@ status (``/v1/streams``), ``/healthz``, ``/readyz``, ``/metrics`` and the OpenAP
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 import logging
 import re
@@ -24,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from livedub import __version__
 from livedub.config.stream_query import DEFAULT_SETTINGS, parse_stream_query
-from livedub.media.paths import InvalidPath, stream_id_from_ingest_path
+from livedub.media.paths import InvalidPath, peer_address, stream_id_from_ingest_path
 from livedub.obs.logging import log_context
 from livedub.orchestrator.actor import ActorBusy, HookEvent
 from livedub.orchestrator.supervisor import Admission, Decision
@@ -133,12 +132,9 @@ def _bearer_matches(header: str, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token.encode())
 
 
-def _private_address(ip: str) -> bool:
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_private
+def _private_address(addr: str) -> bool:
+    ip = peer_address(addr)  # an IPv4-mapped address is judged as its IPv4 one, as for nginx
+    return ip is not None and (ip.is_loopback or ip.is_private)
 
 
 def create_app(service: OrchestratorService) -> FastAPI:
@@ -157,6 +153,13 @@ def create_app(service: OrchestratorService) -> FastAPI:
     def error(status: int, message: str, correlation_id: str, headers: dict[str, str] | None = None) -> JSONResponse:
         return JSONResponse(ErrorBody(error=message, correlationId=correlation_id).model_dump(), status_code=status,
                             headers={"X-Correlation-Id": correlation_id, **(headers or {})})
+
+    def key_refused(stream_id: str, query: str) -> bool:
+        """With ORCH_PUBLISH_KEYS_FILE: whether this publisher lacks its stream's key (logged, never the key)."""
+        if service.publish_keys is None or service.publish_keys.allows(stream_id, query):
+            return False
+        log.warning("refused a publisher: missing or wrong publish key", extra={"streamId": stream_id})
+        return True
 
     async def hook(kind: Literal["ready", "not-ready"], request: Request) -> JSONResponse:
         header = request.headers.get("x-correlation-id", "")
@@ -204,10 +207,8 @@ def create_app(service: OrchestratorService) -> FastAPI:
             stream_id = stream_id_from_ingest_path(event.path)
         except InvalidPath as exc:
             return error(422, str(exc), correlation_id)
-        if kind == "ready" and service.publish_keys is not None and not service.publish_keys.allows(
-                stream_id, event.query):
+        if kind == "ready" and key_refused(stream_id, event.query):
             # nginx's on_publish drops the publisher on this answer; nothing is recorded for it
-            log.warning("refused a publisher: missing or wrong publish key", extra={"streamId": stream_id})
             return error(403, "publish key missing or wrong for this stream (send it as ?key=...)", correlation_id)
         with log_context(streamId=stream_id):
             settings = parse_stream_query(event.query, service.worker_env) if kind == "ready" else DEFAULT_SETTINGS
@@ -261,9 +262,8 @@ def create_app(service: OrchestratorService) -> FastAPI:
             stream_id = None
         if stream_id is None:  # api, metrics, pprof, or publishing a worker's output
             return Response(status_code=200 if _private_address(str(data.get("ip", ""))) else 401)
-        if service.publish_keys is None or service.publish_keys.allows(stream_id, str(data.get("query", ""))):
+        if not key_refused(stream_id, str(data.get("query", ""))):
             return Response(status_code=200)
-        log.warning("refused a publisher: missing or wrong publish key", extra={"streamId": stream_id})
         service.events.add("auth", "refused_key")
         return Response(status_code=401)
 

@@ -334,6 +334,7 @@ def test_mediamtx_auth_refuses_only_an_ingest_publisher_without_its_key(keyed) -
     assert ask(action="publish", path="live/abc/out", ip="10.1.2.3") == 200  # the worker's output
     assert ask(action="publish", path="live/abc/out", ip="8.8.8.8") == 401  # ... from the internet
     assert ask(action="api", path="", ip="172.18.0.5") == 200 and ask(action="metrics", ip="8.8.8.8") == 401
+    assert ask(action="api", ip="::ffff:8.8.8.8") == 401  # an IPv4-mapped public address is public
     assert client.post("/v1/mediamtx/auth", content=b"not json").status_code == 400
 
 
