@@ -137,12 +137,9 @@ class OrchestratorSettings(SettingsBase):
     @classmethod
     def _publish_keys(cls, value: str) -> str:
         if value:
-            from livedub.config.publish_keys import PublishKeysError, load_keys  # it imports this module
+            from livedub.config.publish_keys import load_keys  # it imports this module
 
-            try:
-                load_keys(Path(value))
-            except PublishKeysError as exc:
-                raise ValueError(str(exc)) from None
+            load_keys(Path(value))  # PublishKeysError is a ValueError: reported naming the variable
         return value
 
     @field_validator("http_addr")
@@ -339,8 +336,8 @@ class WorkerSettings(SettingsBase):
         """A provider name the STS registry knows (only what the user set: defaults are not validated)."""
         from livedub.sts.registry import names  # light: the registry imports no model package
 
-        stage = {"asr": "asr", "mt": "mt", "tts": "tts", "separator": "separator"}[info.field_name]
-        allowed = {"asr": [], "mt": ["auto"], "tts": [""], "separator": ["auto"]}[info.field_name] + names(stage)
+        stage = info.field_name  # the setting is named after its stage
+        allowed = {"asr": [], "mt": ["auto"], "tts": [""], "separator": ["auto"]}[stage] + names(stage)
         if value not in allowed:
             shown = ", ".join(repr(n) if n == "" else n for n in allowed)
             raise ValueError(f"no {stage} provider named {value!r}; choose one of: {shown}")
@@ -350,12 +347,9 @@ class WorkerSettings(SettingsBase):
     @classmethod
     def _glossary(cls, value: str) -> str:
         if value:
-            from livedub.sts.glossary import Glossary, GlossaryError
+            from livedub.sts.glossary import Glossary
 
-            try:
-                Glossary.load(Path(value))
-            except GlossaryError as exc:
-                raise ValueError(str(exc)) from None
+            Glossary.load(Path(value))  # GlossaryError is a ValueError: reported naming the variable
         return value
 
     @field_validator("asr_model", "mt_model")
