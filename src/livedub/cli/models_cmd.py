@@ -4,6 +4,7 @@ weights, show providers and voices."""
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -12,6 +13,9 @@ from rich.table import Table
 
 from livedub.cli.common import settings_or_exit
 from livedub.config.settings import PathSettings, WorkerSettings
+
+if TYPE_CHECKING:
+    from livedub.sts import StsConfig
 
 
 @click.group(name="models")
@@ -42,13 +46,13 @@ def prepare_cmd(force: bool, only: tuple[str, ...]) -> None:
         click.echo(f"models: {name}: {status}")
 
 
-def _selected(worker: WorkerSettings, paths: PathSettings) -> dict[str, str]:
+def _selected(config: StsConfig) -> dict[str, str]:
     """stage -> the provider the settings select (WORKER_ASR, WORKER_MT, WORKER_TTS, ...), or why not known."""
-    from livedub.sts import StsConfig, StsPipeline
+    from livedub.sts import StsPipeline
     from livedub.sts.errors import StsError
 
     try:
-        planned = StsPipeline.planned_providers(StsConfig.from_settings(worker, paths))
+        planned = StsPipeline.planned_providers(config)
     except StsError as exc:  # an unknown voice: the table still shows every provider
         click.echo(f"livedub: note: {exc}", err=True)
         return {}
@@ -67,7 +71,7 @@ def download_cmd() -> None:
     worker, paths = settings_or_exit(WorkerSettings), settings_or_exit(PathSettings)
     config = StsConfig.from_settings(worker, paths)
     options = {"asr": config.asr_options, "mt": config.translator_options}
-    wanted = [(stage, name) for stage, name in _selected(worker, paths).items()
+    wanted = [(stage, name) for stage, name in _selected(config).items()
               if name != "auto" and spec(stage, name).downloads]
     if not wanted:
         click.echo("models: nothing to download: every selected provider is packaged (livedub models list)")
@@ -86,12 +90,13 @@ def download_cmd() -> None:
 def list_cmd() -> None:
     """Every STS provider (installed or not, and how to install it), which one the settings select
     (WORKER_ASR, WORKER_MT, WORKER_TTS, WORKER_SEPARATOR), and the voice profiles."""
+    from livedub.sts import StsConfig
     from livedub.sts.prepare import ARTIFACTS
     from livedub.sts.registry import PROVIDERS
     from livedub.sts.voices import DEFAULT_VOICE, PROFILES
 
     worker, paths = settings_or_exit(WorkerSettings), settings_or_exit(PathSettings)
-    selected = _selected(worker, paths)
+    selected = _selected(StsConfig.from_settings(worker, paths))
     console = Console()
     table = Table(title="STS providers (* = selected by the settings)")
     for column in ("stage", "name", "status", "what", "fix"):
