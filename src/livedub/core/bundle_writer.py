@@ -46,11 +46,11 @@ _Record = tuple[FragmentResult, "np.ndarray | None", "np.ndarray | None"]
 class BundleWriter:
     def __init__(self, bundle: RunBundle, *, max_pending: int = MAX_PENDING,
                  on_error: Callable[[OSError, int], None] | None = None,
-                 on_drop: Callable[[int], None] | None = None) -> None:
+                 on_drop: Callable[[int, int], None] | None = None) -> None:
         self.bundle = bundle
         self.dropped = 0
         self._on_error = on_error or (lambda _exc, _sequence: None)
-        self._on_drop = on_drop or (lambda _sequence: None)
+        self._on_drop = on_drop or (lambda _sequence, _dropped: None)  # the record's sequence, drops so far
         self._queue: queue.Queue[_Record | None] = queue.Queue(max_pending)
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="run-bundle-writer", daemon=True)
@@ -74,7 +74,7 @@ class BundleWriter:
             self._queue.put_nowait((result, input_audio, output_audio))
         except queue.Full:
             self.dropped += 1
-            self._on_drop(result.sequence)
+            self._on_drop(result.sequence, self.dropped)
 
     def close(self, summary: Mapping[str, Any]) -> None:
         """Write what is queued (bounded by ``CLOSE_TIMEOUT_S``), then the manifest's summary."""

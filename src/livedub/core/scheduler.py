@@ -122,7 +122,6 @@ class StreamingCore:
         self._bundle: FragmentRecorder | None = (
             BundleWriter(bundle, on_error=self.bundle_write_failed, on_drop=self.bundle_record_dropped)
             if bundle is not None and bundle_in_background else bundle)
-        self._bundle_dropped = 0
         self._bugs_seen: set[str] = set()
         self._log_extra: dict[str, Any] = {"streamId": stream_id}
         if run_id:
@@ -626,11 +625,10 @@ class StreamingCore:
         self._metrics.bundle_errors.inc()
         log.error("run bundle write failed: %s", exc, extra={**self._log_extra, "sequence": sequence})
 
-    def bundle_record_dropped(self, sequence: int) -> None:
-        """A record the :class:`BundleWriter` had no room for (the disk fell behind)."""
+    def bundle_record_dropped(self, sequence: int, dropped: int) -> None:
+        """A record the :class:`BundleWriter` had no room for (the disk fell behind); ``dropped``: so far."""
         self._metrics.bundle_dropped.inc()
-        self._bundle_dropped += 1
-        if self._bundle_dropped == 1:  # the first one; the run's summary has the total
+        if dropped == 1:  # the first one; the run's summary has the total
             log.warning("run bundle writer fell behind; dropping fragment records",
                         extra={**self._log_extra, "sequence": sequence})
 

@@ -57,13 +57,13 @@ def test_records_are_written_on_the_writer_thread_and_all_of_them_by_close(tmp_p
 def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path: Path) -> None:
     bundle = GatedBundle(tmp_path, "cam1", "run-1")
     bundle.start({})
-    dropped: list[int] = []
-    writer = BundleWriter(bundle, max_pending=2, on_drop=dropped.append)
+    dropped: list[tuple[int, int]] = []
+    writer = BundleWriter(bundle, max_pending=2, on_drop=lambda *drop: dropped.append(drop))
     writer.record_fragment(result(0))
     assert bundle.writing.wait(10)  # record 0 is being written (held); two more fit in the queue
     for sequence in range(1, 6):
         writer.record_fragment(result(sequence))
-    assert dropped == [3, 4, 5] and writer.dropped == 3
+    assert dropped == [(3, 1), (4, 2), (5, 3)] and writer.dropped == 3
     bundle.gate.set()
     writer.close({"fragments": 6})
     assert records(bundle) == [0, 1, 2]
