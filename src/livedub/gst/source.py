@@ -66,10 +66,15 @@ def discard_pad(pipeline: Any, pad: Any) -> None:
     pad.link(sink.get_static_pad("sink"))
 
 
+def message_origin(message: Any) -> str:
+    """The name of the element that posted a bus message ("?" when none)."""
+    return message.src.get_name() if message.src is not None else "?"
+
+
 def bus_error(message: Any) -> tuple[str, str, str]:
     """An ERROR bus message as (element name, "element: message", the debug string's detail)."""
     error, debug = message.parse_error()
-    origin = message.src.get_name() if message.src is not None else "?"
+    origin = message_origin(message)
     # the debug string is "file.c(line): function (): /element/path:\ndetail"; the detail is what helps
     detail = " ".join(line.strip() for line in (debug or "").splitlines()[1:] if line.strip())
     return origin, f"{origin}: {error.message}", detail

@@ -41,7 +41,7 @@ from typing import Any
 
 from livedub.gst import GLib, Gst, running_time
 from livedub.gst.caps import Track, TrackInfo, UnsupportedInput
-from livedub.gst.source import bus_error
+from livedub.gst.source import bus_error, message_origin
 from livedub.obs.redact import redact_url
 from livedub.proc.exit_codes import ExitCode
 from livedub.worker.audio_path import AudioPath, PcmChunk
@@ -234,8 +234,7 @@ class Worker:
     def _on_warning(self, pipeline: str, message: Any) -> None:
         self.metrics.bus_warnings.inc()
         warning, _debug = message.parse_warning()
-        origin = message.src.get_name() if message.src is not None else "?"
-        text = f"{pipeline} {origin}: {warning.message}"
+        text = f"{pipeline} {message_origin(message)}: {warning.message}"
         now = time.monotonic()
         if now - self._warnings_logged.get(text, -WARNING_REPEAT_S) >= WARNING_REPEAT_S:
             self._warnings_logged[text] = now
@@ -355,9 +354,14 @@ class Worker:
         self._reconnect_timer = None
         if self.exit_code is None and self.state is State.input_lost:
             log.info("the input did not come back", extra={"reconnectS": self.config.reconnect_s})
-            self._stop_input()
-            self._drain()
+            self._stop_waiting_for_input()
         return False
+
+    def _stop_waiting_for_input(self) -> None:
+        """input_lost -> draining: no more reconnect attempts; what the delay holds plays out."""
+        self._cancel_reconnect()
+        self._stop_input()
+        self._drain()
 
     def _drain(self) -> None:
         self._set_state(State.draining)
@@ -406,9 +410,7 @@ class Worker:
             log.info("stop requested after the input ended: playing out the delayed output first",
                      extra={"signal": name, "state": self.state.value})
             if self.state is State.input_lost:
-                self._cancel_reconnect()
-                self._stop_input()
-                self._drain()
+                self._stop_waiting_for_input()
             return True  # keep listening: a second request stops at once
         self._finish(ExitCode.OK, f"stop requested ({name})")
         return False
