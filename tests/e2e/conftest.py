@@ -103,6 +103,15 @@ def start_publisher(tmp_path: Path) -> Iterator[Callable[..., Publisher]]:
         publisher.stop()
 
 
+def publish_once(url: str) -> subprocess.CompletedProcess[str]:
+    """One second of H.264 test pattern published to ``url``; its exit status says whether the
+    server accepted the publisher."""
+    return subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-f", "lavfi", "-i",
+         "testsrc2=size=160x120:rate=10", "-t", "1", "-c:v", "libx264", "-preset", "ultrafast", "-f", "flv", url],
+        check=False, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+
+
 def ffprobe_streams(url: str, timeout_s: float = FFPROBE_TIMEOUT_S) -> list[dict]:
     """The streams ffprobe finds at ``url`` (codec_type, codec_name, ...); raises on failure or timeout."""
     result = subprocess.run(

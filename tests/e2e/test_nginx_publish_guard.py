@@ -13,7 +13,7 @@ from livedub.obs.metrics import free_port
 from livedub.proc.child import wait_until
 from tests.require import missing
 
-from .conftest import requires_media
+from .conftest import publish_once, requires_media
 
 pytestmark = requires_media
 
@@ -27,13 +27,6 @@ def lan_address() -> str | None:
             return None
         addr = probe.getsockname()[0]
     return None if addr.startswith("127.") or addr == "0.0.0.0" else addr
-
-
-def publish_once(url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-f", "lavfi", "-i",
-         "testsrc2=size=160x120:rate=10", "-t", "1", "-c:v", "libx264", "-preset", "ultrafast", "-f", "flv", url],
-        check=False, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
 
 
 def test_outputs_only_from_this_machine_ingest_from_anywhere(nginx_media: NginxMediaServer) -> None:

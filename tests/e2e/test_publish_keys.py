@@ -4,7 +4,6 @@ fails, no record exists); the right one publishes and gets its worker (the stand
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -18,18 +17,11 @@ from livedub.orchestrator.service import OrchestratorService
 from livedub.proc.child import wait_until
 from tests.unit.orchestrator.conftest import standin_command
 
-from .conftest import requires_media
+from .conftest import publish_once, requires_media
 
 pytestmark = [pytest.mark.e2e, *requires_media]
 
 KEY = "b7e1c0ffee2a4d8e9f10"
-
-
-def publish_once(url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-f", "lavfi", "-i",
-         "testsrc2=size=160x120:rate=10", "-t", "1", "-c:v", "libx264", "-preset", "ultrafast", "-f", "flv", url],
-        check=False, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
 
 
 def test_only_a_publisher_with_its_stream_key_gets_in(nginx_media: NginxMediaServer, start_publisher,
