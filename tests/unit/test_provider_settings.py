@@ -84,6 +84,14 @@ def test_models_list_marks_the_selection_and_names_the_download_command() -> Non
     assert "livedub models download" in result.output
 
 
+def test_models_list_shows_each_providers_licence() -> None:
+    result = CliRunner().invoke(cli, ["models", "list"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    rows = {line.split("│")[2].strip(): line for line in result.output.splitlines() if line.count("│") > 5}
+    assert "CC-BY-NC-4.0" in rows["nllb"] and "Apache-2.0 (Qwen2.5-Coder" in rows["llm"]
+    assert "CPML" in rows["coqui"] and "MIT" in rows["whisper-base *"]  # selected by default
+
+
 def test_models_download_with_nothing_to_download_says_so() -> None:
     result = CliRunner().invoke(cli, ["models", "download"], env={})
     assert result.exit_code == 0, result.output

@@ -12,7 +12,7 @@ from livedub.cli.common import fail, settings_or_exit, start_command
 from livedub.config.loader import is_set_in_env
 from livedub.config.settings import PathSettings, WorkerSettings
 from livedub.core.processor import Unavailable
-from livedub.dubbing.file import DubError, dub_file, probe
+from livedub.dubbing.file import FILE_DEFAULTS, DubError, dub_file, probe, quality_first
 
 
 @click.command(name="dub")
@@ -24,9 +24,11 @@ from livedub.dubbing.file import DubError, dub_file, probe
 @click.option("--source-lang", default=None, help="Override WORKER_SOURCE_LANG.")
 @click.option("--target-lang", default=None, help="Override WORKER_TARGET_LANG.")
 @click.option("--voice", "tts_voice", default=None, help="Override WORKER_TTS_VOICE.")
+@click.option("--translator", "mt", default=None,
+              help="Override WORKER_MT (default for dub: llm when installed, else auto).")
 @click.option("--fallback", default=None, help="Override WORKER_FALLBACK.")
 def dub_cmd(source: Path, output: Path, sts_mode: str | None, source_lang: str | None,
-            target_lang: str | None, tts_voice: str | None, fallback: str | None) -> None:
+            target_lang: str | None, tts_voice: str | None, mt: str | None, fallback: str | None) -> None:
     """Dub a media file: speech replaced by the translated voice, video copied unchanged.
 
     Exits 0 when written, 1 when the file cannot be read or written, 2 on invalid settings or a
@@ -34,9 +36,12 @@ def dub_cmd(source: Path, output: Path, sts_mode: str | None, source_lang: str |
     start_command("dub", {"format": "console"})
     # dubbing a file means real dubbing unless the user chose otherwise, in the env or with a flag
     mode = sts_mode or (None if is_set_in_env(WorkerSettings, "sts_mode") else "real")
+    unset = {key: value for key, value in FILE_DEFAULTS.items() if not is_set_in_env(WorkerSettings, key)}
     worker = settings_or_exit(WorkerSettings, {"sts_mode": mode, "source_lang": source_lang,
-                                               "target_lang": target_lang, "tts_voice": tts_voice,
-                                               "fallback": fallback, "stream_id": "dub"})
+                                               "target_lang": target_lang, "tts_voice": tts_voice, "mt": mt,
+                                               "fallback": fallback, "stream_id": "dub", **unset})
+    if mt is None and not is_set_in_env(WorkerSettings, "mt"):
+        worker = quality_first(worker)
     paths = settings_or_exit(PathSettings)
     console = Console(stderr=True)
     try:
@@ -54,5 +59,7 @@ def dub_cmd(source: Path, output: Path, sts_mode: str | None, source_lang: str |
     stats = report.replay.stats
     fallbacks = ", ".join(f"{k}: {v}" for k, v in stats.fallbacks.items()) or "none"
     console.print(f"wrote [bold]{report.output}[/] ({report.duration:.1f}s; mode {worker.sts_mode.value}, "
-                  f"{worker.source_lang}->{worker.target_lang}); fragments {stats.emitted}, "
+                  f"{worker.source_lang}->{worker.target_lang}, translator {worker.mt}); fragments {stats.emitted}, "
                   f"dubbed {stats.dubbed}, fallbacks {fallbacks}")
+    if report.captions:
+        console.print("captions: " + ", ".join(str(path) for path in report.captions))

@@ -88,8 +88,8 @@ def download_cmd() -> None:
 
 @models_cmd.command(name="list")
 def list_cmd() -> None:
-    """Every STS provider (installed or not, and how to install it), which one the settings select
-    (WORKER_ASR, WORKER_MT, WORKER_TTS, WORKER_SEPARATOR), and the voice profiles."""
+    """Every STS provider (installed or not, and how to install it, and the licence of its weights), which
+    one the settings select (WORKER_ASR, WORKER_MT, WORKER_TTS, WORKER_SEPARATOR), and the voice profiles."""
     from livedub.sts import StsConfig
     from livedub.sts.prepare import ARTIFACTS
     from livedub.sts.registry import PROVIDERS
@@ -99,7 +99,7 @@ def list_cmd() -> None:
     selected = _selected(StsConfig.from_settings(worker, paths))
     console = Console()
     table = Table(title="STS providers (* = selected by the settings)")
-    for column in ("stage", "name", "status", "what", "fix"):
+    for column in ("stage", "name", "status", "what", "licence", "fix"):
         table.add_column(column, overflow="fold")
     needs_download = []
     for provider in PROVIDERS:
@@ -111,10 +111,11 @@ def list_cmd() -> None:
         if chosen and provider.downloads:
             needs_download.append(provider)
         table.add_row(provider.stage.value, f"{provider.name} *" if chosen else provider.name, label,
-                      escape(provider.description), escape(status.fix or status.reason))
+                      escape(provider.description), escape(provider.licence), escape(status.fix or status.reason))
     console.print(table)
     if selected.get("mt") == "auto":
-        click.echo("mt: auto = the first installed of bergamot, apertium for each language pair")
+        click.echo("mt: auto = the first installed of bergamot, apertium for each language pair "
+                   "(`livedub dub`: llm first when installed)")
     for provider in needs_download:
         click.echo(f"{provider.stage.value} {provider.name}: needs a download into {paths.hf_home} (its weights "
                    "are not packaged); fetch them with `livedub models download` (network access), "

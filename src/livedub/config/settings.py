@@ -266,12 +266,14 @@ class WorkerSettings(SettingsBase):
         "empty: int8 on the CPU, float16 on CUDA."
     )
     mt: str = Field(
-        "auto", description="Translator: auto (the first of bergamot, apertium for the pair), or a provider name "
-        "(apertium, bergamot, nllb: downloads into HF_HOME)."
+        "auto", description="Translator: auto (the first of bergamot, apertium for the pair; `livedub dub`: llm "
+        "first when installed), or a provider name (apertium, bergamot, llm: the packaged Qwen 1.5B, about 2 s a "
+        "sentence on 2 cores; nllb: downloads into HF_HOME)."
     )
     mt_model: str = Field(
         "", description="The model of WORKER_MT=nllb (a CTranslate2 conversion on the Hugging Face hub; "
-        "default JustFrederik/nllb-200-distilled-600M-ct2-int8)."
+        "default JustFrederik/nllb-200-distilled-600M-ct2-int8) or WORKER_MT=llm (a GGUF file's path; "
+        "default the packaged Qwen2.5-Coder 1.5B Instruct)."
     )
     tts: str = Field(
         "", description="Voice provider (kokoro, pico, piper, coqui); empty: the voice profile's (WORKER_TTS_VOICE)."
@@ -356,9 +358,10 @@ class WorkerSettings(SettingsBase):
     @classmethod
     def _model_option(cls, value: str, info) -> str:
         """A model option only for the provider that takes one (whisper-small etc. carry their model)."""
-        stage, provider = {"asr_model": ("asr", "whisper"), "mt_model": ("mt", "nllb")}[info.field_name]
-        if value and info.data.get(stage) != provider:
-            raise ValueError(f"WORKER_{info.field_name.upper()} is for WORKER_{stage.upper()}={provider}")
+        stage, providers = {"asr_model": ("asr", ("whisper",)), "mt_model": ("mt", ("nllb", "llm"))}[info.field_name]
+        if value and info.data.get(stage) not in providers:
+            raise ValueError(f"WORKER_{info.field_name.upper()} is for WORKER_{stage.upper()}="
+                             + " or ".join(providers))
         return value
 
     @field_validator("stream_id")

@@ -141,6 +141,8 @@ class DubbedAudio:
     ``tail``: dubbed voice alone (float, mono or (n, c)) that runs on past the segment's end, at
     most ``spill_ns`` long; the core lays it over the following non-speech fragments.
     ``stage_seconds``: what each STS stage cost (the quality ladder and the run bundle read it).
+    ``voice_span_ns``: where the dubbed voice plays, from the segment's start (it may end in the tail);
+    captions are timed by it.
     """
 
     fragment_id: str
@@ -152,6 +154,7 @@ class DubbedAudio:
     tail: np.ndarray | None = None
     tier: str = ""
     stage_seconds: Mapping[str, float] = field(default_factory=dict)
+    voice_span_ns: tuple[int, int] | None = None
 
 
 class FragmentStatus(str, Enum):
@@ -208,6 +211,7 @@ class FragmentResult:
     segment_id: str | None = None  # the speech segment it belongs to (None without speech)
     tier: str | None = None  # the quality rung that voiced it
     stage_seconds: Mapping[str, float] | None = None  # what each STS stage cost (the segment's first fragment)
+    voice_span_ns: tuple[int, int] | None = None  # where the dub's voice plays, from this fragment's start (first only)
 
     def to_json(self) -> dict[str, Any]:
         rtt = self.timing.rtt_ns
@@ -235,6 +239,7 @@ class FragmentResult:
             "transcript": self.transcript,
             "translation": self.translation,
             "stageSeconds": None if self.stage_seconds is None else {k: round(v, 4) for k, v in self.stage_seconds.items()},
+            "voiceSpanNs": None if self.voice_span_ns is None else list(self.voice_span_ns),
         }
 
 

@@ -501,6 +501,7 @@ class StreamingCore:
                 translation=reply.dubbed.translation if first else None,
                 segment_id=segment.id, tier=tier,
                 stage_seconds=dict(reply.dubbed.stage_seconds) if first else None,
+                voice_span_ns=_from_fragment(reply.dubbed.voice_span_ns, samples_to_ns(offset)) if first else None,
             )
 
     def _late_result(self, job: Job, reply: _StsReply) -> None:
@@ -659,6 +660,11 @@ def _ladder_for(processor: StsProcessor, config: CoreConfig) -> QualityLadder:
     if not rungs:
         return QualityLadder(("",), replace(config.quality, mode="auto"))
     return QualityLadder(rungs, config.quality)
+
+
+def _from_fragment(span_ns: tuple[int, int] | None, fragment_offset_ns: int) -> tuple[int, int] | None:
+    """A span from a segment's start, made relative to one of its fragments' start."""
+    return None if span_ns is None else (span_ns[0] - fragment_offset_ns, span_ns[1] - fragment_offset_ns)
 
 
 def _clean_tail(tail: np.ndarray | None, spill_ns: int) -> np.ndarray | None:

@@ -70,5 +70,6 @@ def fit_to_slot(speech: SynthesizedSpeech, *, slot_start_s: float, slot_end_s: f
         outcome, trimmed = FitOutcome.trimmed, length - keep
         audio = apply_fades(audio[:keep], 0, fade)
     timeline[start:start + len(audio)] = audio[: fragment_samples - start]
+    placed = min(len(audio), fragment_samples - start)
     return FittedSpeech(timeline, sample_rate, speed, wanted, start / sample_rate, outcome,
-                        trimmed_s=trimmed / sample_rate)
+                        trimmed_s=trimmed / sample_rate, duration_s=placed / sample_rate)

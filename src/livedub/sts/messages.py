@@ -89,6 +89,7 @@ class FittedSpeech:
     offset_s: float  # where the dub starts inside the fragment
     outcome: FitOutcome
     trimmed_s: float = 0.0
+    duration_s: float = 0.0  # how long the placed dub plays from offset_s
 
 
 @dataclass(frozen=True, eq=False)

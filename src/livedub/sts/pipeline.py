@@ -309,6 +309,8 @@ class StsPipeline:
             sample_rate=outcome.sample_rate, transcript=outcome.spoken_text or None,
             translation=outcome.translation.text if outcome.translation else None,
             tail=outcome.tail, tier=outcome.tier, stage_seconds=dict(outcome.stage_seconds),
+            voice_span_ns=None if outcome.fit is None or outcome.fit.duration_s <= 0 else (
+                round(outcome.fit.offset_s * 1e9), round((outcome.fit.offset_s + outcome.fit.duration_s) * 1e9)),
         )
 
     def background(self, fragment: AudioFragment) -> np.ndarray:

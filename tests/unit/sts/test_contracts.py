@@ -77,9 +77,10 @@ def test_asr_detects_the_language(name: str, load_ctx, speech_16k: np.ndarray) -
 
 
 # ---- translation -----------------------------------------------------------------------------------
-PAIRS = {"apertium": ("en", "es"), "bergamot": ("en", "pt"), "nllb": ("en", "es"),
+PAIRS = {"apertium": ("en", "es"), "bergamot": ("en", "pt"), "nllb": ("en", "es"), "llm": ("en", "es"),
          "identity": ("es", "es"), "fake": ("en", "es")}
-EXPECTED_WORD = {"apertium": "circuitos", "bergamot": "circuitos", "nllb": "circuitos", "identity": "circuitos"}
+EXPECTED_WORD = {"apertium": "circuitos", "bergamot": "circuitos", "nllb": "circuitos", "llm": "circuitos",
+                 "identity": "circuitos"}
 
 
 @pytest.mark.parametrize("name", _ids(Stage.mt))
