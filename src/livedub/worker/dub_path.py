@@ -23,6 +23,7 @@ from livedub.config.settings import PathSettings, StsMode, WorkerSettings
 from livedub.core import Clock, CoreConfig, MonotonicClock, StreamingCore, create_core
 from livedub.core.processor import Unavailable
 from livedub.processors import DubEngine, LoadingEngine, create_engine
+from livedub.sts.frame_vad import segment_vad
 from livedub.worker.audio_path import AudioPathContext, PcmChunk
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ def create_dub_path(context: AudioPathContext) -> DubAudioPath:
     clock = MonotonicClock()
     try:
         core = create_core(worker, paths, processor=processor, registry=context.registry, clock=clock,
-                           separator=separator, run_id=context.run_id)
+                           separator=separator, run_id=context.run_id, vad=segment_vad(worker))
     except ValueError as exc:  # e.g. WORKER_QUALITY names a rung this language's voices do not offer
         raise Unavailable(f"invalid worker settings for {worker.sts_mode.value} mode: {exc}") from None
     return DubAudioPath(core, clock, engine if isinstance(engine, LoadingEngine) else None)

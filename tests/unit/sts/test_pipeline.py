@@ -86,6 +86,30 @@ def test_a_segment_where_asr_hears_no_words_keeps_its_audio_as_it_came() -> None
     np.testing.assert_allclose(outcome.samples[:, 0], frag.samples[:, 0] / 32768, atol=1e-3)
 
 
+def test_a_voice_in_which_asr_hears_no_words_is_removed_when_the_vad_tells_voices_from_music() -> None:
+    # Silero heard a voice, Whisper no word (a lone "Please" cut off by a pause): the viewer gets the
+    # background, not a word in the source language
+    pipeline = StsPipeline.build(StsConfig.fakes(voice="fake:v", asr_options={"script": ("",)}))
+    energy = pipeline.vad
+
+    class VoiceVad:
+        tells_voice_from_music = True
+
+        def __getattr__(self, name: str):
+            return getattr(energy, name)
+
+    pipeline.vad = VoiceVad()
+    frag = fragment(0, speechy(2.0))
+    outcome = pipeline.process_detailed(frag)
+    assert outcome.translation is None and outcome.background is not None
+    out = outcome.samples[:, 0]
+    spectrum = np.abs(np.fft.rfft(out))
+    freqs = np.fft.rfftfreq(len(out), 1 / RATE)
+    assert spectrum[np.argmin(abs(freqs - 220))] < 0.05 * spectrum.max()  # the "speech" is gone
+    lead_in = out[:int(0.15 * RATE)]  # before the "speech": only the hum, the background, which stays
+    assert float(np.sqrt(np.mean(lead_in**2))) > 0.005
+
+
 def test_background_serves_the_separation_the_fragment_already_had(pipeline: StsPipeline) -> None:
     frag = fragment(3, speechy(1.0))
     outcome = pipeline.process_detailed(frag)

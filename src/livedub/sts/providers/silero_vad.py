@@ -12,6 +12,8 @@ from livedub.sts.registry import LoadContext
 
 
 class SileroVad:
+    tells_voice_from_music = True  # a voice model, not a level: the pipeline trusts it where ASR heard nothing
+
     def __init__(self, ctx: LoadContext | None = None, **_: Any) -> None:
         self.sample_rate = 16_000
         self._model = SileroVAD(self.sample_rate)
