@@ -44,6 +44,7 @@ from livedub.config.settings import PathSettings, WorkerSettings
 from livedub.core import CoreConfig, MonotonicClock, StreamingCore, ThreadExecutor
 from livedub.core.messages import FragmentStatus, samples_to_ns
 from livedub.sts import StsConfig, StsPipeline
+from livedub.sts.frame_vad import segment_vad
 from tests.e2e.media_analysis import NEWSCAST, audio_track, make_speech_clip
 
 MARK_BEGIN, MARK_END = "<!-- LIVE_DUB:BEGIN -->", "<!-- LIVE_DUB:END -->"
@@ -73,7 +74,7 @@ def run_live(audio: np.ndarray, worker: WorkerSettings, pipeline: StsPipeline) -
     config = CoreConfig.from_settings(worker)
     clock = MonotonicClock()
     core = StreamingCore(config, processor, clock=clock, executor=ThreadExecutor(config.max_inflight),
-                         stream_id="bench", separator=pipeline)
+                         stream_id="bench", separator=pipeline, vad=segment_vad(worker))  # as the worker does
     results = []
     start = clock.now()
     for offset in range(0, len(audio), BLOCK):
