@@ -105,7 +105,7 @@ def live_run(tmp_path_factory: pytest.TempPathFactory) -> LiveRun:
             if not k.startswith(("WORKER_", "ORCH_", "EGRESS_", "MEDIA_", "LOG_", "LIVEDUB_"))}
     rtmp = free_port()
     env = {**keep, "LIVEDUB_DATA_DIR": str(tmp / "var"), "MEDIA_BACKEND": "nginx", "MEDIA_RTMP_PORT": str(rtmp),
-           "MEDIA_API_PORT": str(free_port()), "ORCH_HTTP_ADDR": f"127.0.0.1:{free_port()}",
+           "MEDIA_API_PORT": str(free_port()), "MEDIA_HLS_PORT": str(free_port()), "ORCH_HTTP_ADDR": f"127.0.0.1:{free_port()}",
            "WORKER_STS_MODE": "real", "WORKER_SOURCE_LANG": "en", "WORKER_TARGET_LANG": "es"}
     base = "http://" + env["ORCH_HTTP_ADDR"]
     up_log = tmp / "up.log"

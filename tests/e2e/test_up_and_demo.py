@@ -32,7 +32,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
             if not k.startswith(("WORKER_", "ORCH_", "EGRESS_", "MEDIA_", "LOG_", "LIVEDUB_"))}
     return {**keep, "LIVEDUB_DATA_DIR": str(tmp_path / "var"), "MEDIA_BACKEND": "nginx",
             "MEDIA_RTMP_PORT": str(free_port()), "MEDIA_API_PORT": str(free_port()),
-            "ORCH_HTTP_ADDR": f"127.0.0.1:{free_port()}", **extra}
+            "MEDIA_HLS_PORT": str(free_port()), "ORCH_HTTP_ADDR": f"127.0.0.1:{free_port()}", **extra}
 
 
 def _streams(base: str) -> list[dict]:
@@ -66,6 +66,15 @@ def test_up_restarts_a_killed_worker_and_ctrl_c_leaves_nothing(tmp_path: Path, s
         assert wait_until(lambda: media.path_is_live("live/cam1/out"), 30)
         kinds = {s["codec_type"]: s["codec_name"] for s in ffprobe_streams(out_url)}
         assert kinds == {"video": "h264", "audio": "aac"}
+        # a browser's way in: HLS of the output, announced by `livedub up`
+        hls = f"http://127.0.0.1:{env['MEDIA_HLS_PORT']}/hls"
+        assert f"{hls}/test-stream/out/index.m3u8" in (tmp_path / "up.log").read_text()
+        playlist = f"{hls}/cam1/out/index.m3u8"
+        assert wait_until(lambda: bool(hls_segments(playlist)), 20, interval=0.5), "no HLS segments for live/cam1/out"
+        segments = hls_segments(playlist)
+        segment = tmp_path / "segment.ts"
+        segment.write_bytes(httpx.get(f"{hls}/cam1/out/{segments[-1]}", timeout=5).content)
+        assert {s["codec_type"]: s["codec_name"] for s in ffprobe_streams(str(segment))} == kinds
 
         os.kill(first_pid, signal.SIGKILL)  # a crash mid-stream
         assert wait_until(lambda: _stream(base, "cam1").get("pid") not in (None, first_pid)
@@ -83,6 +92,17 @@ def test_up_restarts_a_killed_worker_and_ctrl_c_leaves_nothing(tmp_path: Path, s
     leftovers = subprocess.run(["pgrep", "-f", f"listen {rtmp}|{tmp_path}"], capture_output=True, text=True,
                                check=False)
     assert leftovers.stdout.strip() == "", leftovers.stdout
+
+
+def hls_segments(playlist_url: str) -> list[str]:
+    """The media segments an HLS playlist lists now ([] while it is not there yet)."""
+    try:
+        answer = httpx.get(playlist_url, timeout=2)
+    except httpx.HTTPError:
+        return []
+    if answer.status_code != 200 or not answer.text.startswith("#EXTM3U"):
+        return []
+    return [line for line in answer.text.splitlines() if line and not line.startswith("#")]
 
 
 def _ready(base: str) -> bool:

@@ -299,7 +299,8 @@ def test_invalid_stream_keys_are_refused_at_publish_time_and_leave_no_record(sta
     state = stack.data_dir / "orchestrator" / "streams.json"
     if state.exists():
         assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,64}", s) for s in json.loads(state.read_text())["streams"])
-    assert "refused a publisher: the stream key" in stack.log()
+    if key != "../in":  # that one nginx-rtmp's HLS writer refuses itself ("bad stream name"), before on_publish
+        assert "refused a publisher: the stream key" in stack.log()
 
 
 def test_hook_calls_need_the_per_run_token_and_json_and_the_token_is_never_logged(stack: Stack) -> None:

@@ -192,8 +192,11 @@ def check_ports(media: MediaSettings, orch: OrchestratorSettings) -> Iterable[Ch
         ("RTMP", media.rtmp_port, "MEDIA_RTMP_PORT"),
         ("RTSP", media.rtsp_port, "MEDIA_RTSP_PORT"),
         ("media API", media.api_port, "MEDIA_API_PORT"),
+        ("HLS", media.hls_port, "MEDIA_HLS_PORT"),
         ("orchestrator", int(orch_port), "ORCH_HTTP_ADDR"),
     ):
+        if port == 0:  # switched off (MEDIA_HLS_PORT=0) or any free port
+            continue
         free = port_free("0.0.0.0" if host in ("", "0.0.0.0") else host.strip("[]"), port)
         yield Check(
             "ports",

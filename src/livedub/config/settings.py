@@ -73,7 +73,8 @@ class MediaSettings(SettingsBase):
     api_port: int = _port("Control API port (MediaMTX /v3; nginx serves its /stat page here).", 9997)
     metrics_port: int = _port("Prometheus metrics port (MediaMTX).", 9998)
     playback_port: int = _port("Playback server port (MediaMTX).", 9996)
-    hls_port: int = _port("HLS port for watching in a browser (MediaMTX).", 8888)
+    hls_port: int = _port("HLS port for watching in a browser (MediaMTX; nginx serves /hls/<id>/out/index.m3u8 "
+                          "there; 0: no HLS from nginx).", 8888)
     webrtc_port: int = _port("WebRTC port for watching in a browser (MediaMTX).", 8889)
     record: bool = Field(False, description="Record ingest paths as fMP4 (MediaMTX; opt-in).")
     mediamtx_binary: str = Field("mediamtx", description="Name or path of the MediaMTX binary.")

@@ -83,7 +83,7 @@ rtmp {{
             # off: like MediaMTX, such a reader is refused, and readers are disconnected when the
             # publisher leaves; no hold is possible then
             idle_streams {idle_streams};
-{hooks}        }}
+{hls}{hooks}        }}
     }}
 }}
 
@@ -100,7 +100,28 @@ http {{
         # drop/subscriber: the bridge ends the viewers of an output whose worker stopped publishing
         location /control {{ rtmp_control all; }}
     }}
-}}
+{hls_server}}}
+"""
+
+# HLS for browsers: nginx-rtmp writes <prefix>/hls/<id>/<in|out>/index.m3u8 (1 s fragments) once the
+# directory <prefix>/hls/<id> exists (its mkdir is not recursive: the hook bridge makes it on publish)
+_HLS = """\
+            hls on;
+            hls_path {hls_dir};
+            hls_nested on;
+            hls_fragment 1s;
+            hls_playlist_length 6s;
+"""
+_HLS_SERVER = """\
+    server {{
+        listen {host}:{port};
+        location /hls/ {{
+            root {prefix};
+            types {{ application/vnd.apple.mpegurl m3u8; video/mp2t ts; }}
+            add_header Cache-Control no-cache;
+            add_header Access-Control-Allow-Origin *;
+        }}
+    }}
 """
 
 
@@ -139,8 +160,11 @@ class HookBridge:
     def __init__(self, target: HookTarget, timeout: float = 2.0, worker_addrs: Iterable[str] = (),
                  retry_for: float = 3.0, is_published: Callable[[str], bool] | None = None,
                  readers: Callable[[str], int] | None = None, hold_for: float = 0.0,
-                 drop_readers: Callable[[str], int] | None = None) -> None:
+                 drop_readers: Callable[[str], int] | None = None,
+                 prepare: Callable[[str], None] | None = None) -> None:
         self.target = target
+        # called with a valid path before its publisher is answered (the HLS directory of its stream)
+        self.prepare = prepare
         # with idle_streams on, nginx keeps an output's viewers connected after its worker stopped
         # publishing (ffmpeg players then wait for ever): ``drop_readers`` ends them
         self.drop_readers = drop_readers
@@ -196,6 +220,8 @@ class HookBridge:
                             "[A-Za-z0-9_-]{1,64}", extra={"path": ascii(payload["path"][:80])})
                 return 400
             return 200
+        if callback.endswith("/publish") and self.prepare is not None:
+            self.prepare(payload["path"])
         if payload["path"].endswith("/in"):
             if callback.endswith("/publish"):
                 if not self._admit(payload["path"], payload["sourceId"]):
@@ -339,8 +365,9 @@ class NginxMediaServer(MediaServer):
 
     def __init__(self, host: str = "127.0.0.1", rtmp_port: int = 1935, api_port: int = 9997,
                  binary: str = "nginx", prefix: Path | None = None, start_timeout: float = 10.0,
-                 idle_streams: bool = True, ingest_hold: float = 0.0) -> None:
+                 idle_streams: bool = True, ingest_hold: float = 0.0, hls_port: int | None = None) -> None:
         super().__init__(host, rtmp_port)
+        self.hls_port = hls_port  # None: no HLS (an HTTP listener on host:hls_port serves /hls/)
         if ingest_hold > 0 and not idle_streams:
             raise ValueError("an ingest hold needs idle_streams: the worker must be able to wait on the path")
         self.ingest_hold = ingest_hold
@@ -371,9 +398,14 @@ class NginxMediaServer(MediaServer):
         if hook_url:
             hooks = (f"            on_publish {hook_url}/publish;\n"
                      f"            on_publish_done {hook_url}/publish_done;\n")
+        hls = hls_server = ""
+        if self.hls_port is not None:
+            hls = _HLS.format(hls_dir=self.prefix / "hls")
+            hls_server = _HLS_SERVER.format(host=self.host, port=self.hls_port, prefix=self.prefix)
         return _CONF.format(prefix=self.prefix, module=RTMP_MODULE, rtmp_port=self.rtmp_port, app=APPLICATION,
                             worker_connections=self.worker_connections, socket_timeout=SOCKET_TIMEOUT,
-                            hooks=hooks, api_host="127.0.0.1", api_port=self.api_port,
+                            hooks=hooks, hls=hls, hls_server=hls_server, api_host="127.0.0.1",
+                            api_port=self.api_port,
                             netcall_timeout=f"{round(HOOK_RETRY_S + self.ingest_hold + 2)}s",
                             idle_streams="on" if self.idle_streams else "off")
 
@@ -386,7 +418,8 @@ class NginxMediaServer(MediaServer):
         if hooks is not None:
             self._bridge = HookBridge(hooks, worker_addrs=host_addresses(self.host), is_published=self.path_is_live,
                                       retry_for=HOOK_RETRY_S, readers=self.path_readers, hold_for=self.ingest_hold,
-                                      drop_readers=self.drop_readers if self.idle_streams else None)
+                                      drop_readers=self.drop_readers if self.idle_streams else None,
+                                      prepare=self._prepare_hls if self.hls_port is not None else None)
             self._bridge.start()
         conf = self.prefix / "nginx.conf"
         conf.write_text(self.config_text(self._bridge.url if self._bridge else None))
@@ -420,6 +453,17 @@ class NginxMediaServer(MediaServer):
             if path.exists():
                 text += path.read_text(errors="replace")
         return text.strip()[-500:] or "no log output"
+
+    def _prepare_hls(self, path: str) -> None:
+        """The directory nginx-rtmp writes ``live/<id>/...``'s HLS under: ``<prefix>/hls/<id>``."""
+        stream_id = path.split("/")[1]
+        (self.prefix / "hls" / stream_id).mkdir(parents=True, exist_ok=True)
+
+    def watch_urls(self, stream_id: str) -> dict[str, str]:
+        urls = super().watch_urls(stream_id)
+        if self.hls_port is not None:
+            urls["hls"] = f"http://{self.host}:{self.hls_port}/hls/{stream_id}/out/index.m3u8"
+        return urls
 
     def stop(self) -> None:
         if self._proc is not None:

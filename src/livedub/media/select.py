@@ -31,6 +31,7 @@ def create_media_server(settings: MediaSettings, *, client_only: bool = False) -
         hold = settings.ingest_hold
         return NginxMediaServer(host=settings.host, rtmp_port=settings.rtmp_port, api_port=settings.api_port,
                                 binary=settings.nginx_binary, idle_streams=hold > 0, ingest_hold=hold,
+                                hls_port=settings.hls_port or None,
                                 prefix=Path("/nonexistent-livedub-nginx") if client_only else None)
     from livedub.media.mediamtx import MediaMtxServer
 
