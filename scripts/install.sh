@@ -125,6 +125,23 @@ if [ ! -f "$stamp" ] || ! grep -qx -- "$fingerprint" "$stamp" 2>/dev/null; then
   echo "$fingerprint" >"$stamp"
 fi
 
+# ---- npm files (packaging/npm.txt: the console's HLS player), once, beside the virtualenv --------
+while read -r package member destination; do
+  [ -s "$venv/$destination" ] && continue
+  if ! command -v npm >/dev/null 2>&1; then
+    say "npm not found: skipping $package (the console plays HLS only where the browser can natively)"
+    continue
+  fi
+  npm_tmp=$(mktemp -d)
+  if (cd "$npm_tmp" && npm pack "$package" --silent >/dev/null && tar -xzf ./*.tgz "$member"); then
+    mkdir -p "$(dirname "$venv/$destination")"
+    cp "$npm_tmp/$member" "$venv/$destination"
+  else
+    say "could not fetch $package from npm; the console plays HLS only where the browser can natively"
+  fi
+  rm -rf "$npm_tmp"
+done < <(grep -hv '^\s*#' "$root/packaging/npm.txt" | awk 'NF >= 3')
+
 if [ "$want_models" = 1 ] && [ "$prepare" = 1 ] && "$venv/bin/livedub" models --help >/dev/null 2>&1; then
   "$venv/bin/livedub" models prepare
 fi

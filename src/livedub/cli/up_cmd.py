@@ -108,6 +108,7 @@ def up_cmd(backend: str | None, rtmp_port: int | None, sts_mode: str | None, no_
             f"dub mode [bold]{worker_settings.sts_mode.value}[/] "
             f"({worker_settings.source_lang}->{worker_settings.target_lang})\n\n"
             + publish_help(stack.media)
+            + f"\n\n[bold]Console[/] (streams, live, with a player): [cyan]{stack.url}/[/]"
             + f"\n\nLogs: {stack.log_dir}/   Stop: Ctrl-C", title="livedub up"))
         if no_status:
             stop.wait()

@@ -1,8 +1,8 @@
 """The HTTP face of the orchestrator (FastAPI). Handlers validate and enqueue; they own no state.
 
 Endpoints: hook events from the media server (``/v1/mediamtx/events/ready|not-ready``), stream
-status (``/v1/streams``), ``/healthz``, ``/readyz``, ``/metrics`` and the OpenAPI schema
-(``/openapi.json``, browsable at ``/docs``).
+status (``/v1/streams``), the operator's console (``/``, its feed ``/v1/events``: console.py),
+``/healthz``, ``/readyz``, ``/metrics`` and the OpenAPI schema (``/openapi.json``, browsable at ``/docs``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from livedub.config.stream_query import DEFAULT_SETTINGS, parse_stream_query
 from livedub.media.paths import InvalidPath, peer_address, stream_id_from_ingest_path
 from livedub.obs.logging import log_context
 from livedub.orchestrator.actor import ActorBusy, HookEvent
+from livedub.orchestrator.console import add_console
 from livedub.orchestrator.supervisor import Admission, Decision
 
 if TYPE_CHECKING:
@@ -267,12 +268,21 @@ def create_app(service: OrchestratorService) -> FastAPI:
         service.events.add("auth", "refused_key")
         return Response(status_code=401)
 
-    @app.get("/v1/streams", response_model=StreamList, tags=["streams"], summary="Every known stream")
-    async def list_streams() -> dict[str, Any]:
+    def stream_list() -> dict[str, Any]:
         now = service.actor.clock()
         records = service.supervisor.records()
         return {"streams": [r.view(now) for r in records], "activeWorkers": len(service.actor.processes()),
                 "maxWorkers": service.supervisor.policy.max_workers}
+
+    @app.get("/v1/streams", response_model=StreamList, tags=["streams"], summary="Every known stream")
+    async def list_streams() -> dict[str, Any]:
+        return stream_list()
+
+    def watch_urls(stream_id: str) -> dict[str, str]:
+        urls = getattr(service.media, "watch_urls", None)  # a media server that offers none: {}
+        return urls(stream_id) if callable(urls) else {}
+
+    add_console(app, stream_list, watch_urls)
 
     @app.get("/v1/streams/{stream_id}", response_model=StreamView, tags=["streams"], summary="One stream",
              responses={404: {"model": ErrorBody, "description": "Unknown stream."}})

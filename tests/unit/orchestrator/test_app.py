@@ -342,3 +342,22 @@ def test_mediamtx_auth_allows_everything_without_a_keys_file(stack) -> None:  # 
     client, _launcher, _media, _service = stack()
     assert client.post("/v1/mediamtx/auth", json={"action": "publish", "path": "live/abc/in",
                                                   "ip": "8.8.8.8"}).status_code == 200
+
+
+def test_the_console_page_its_player_and_its_feed_of_streams_with_watch_urls(stack) -> None:  # type: ignore[no-untyped-def]
+    client, _launcher, media, _service = stack()
+    media.watch_urls = lambda stream_id: {"hls": f"http://media:8888/hls/{stream_id}/out/index.m3u8"}  # type: ignore[attr-defined]
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "<title>livedub console</title>" in page.text and 'new EventSource("/v1/events")' in page.text
+    player = client.get("/console/hls.min.js")
+    assert player.status_code == 200 and player.headers["content-type"].startswith("text/javascript")
+    assert client.post("/v1/mediamtx/events/ready", json=EVENT).status_code == 202
+    assert wait_until(lambda: stream(client, "abc")["state"] == "running", 5)
+    with client.stream("GET", "/v1/events") as feed:
+        assert feed.headers["content-type"].startswith("text/event-stream")
+        first = next(line for line in feed.iter_lines() if line.startswith("data: "))
+    snapshot = json.loads(first[len("data: "):])
+    (view,) = snapshot["streams"]
+    assert view["streamId"] == "abc" and view["state"] == "running"
+    assert view["watch"] == {"hls": "http://media:8888/hls/abc/out/index.m3u8"}

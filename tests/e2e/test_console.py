@@ -1,0 +1,84 @@
+"""The operator's console in a real browser: headless Chromium (Debian's, through its WebDriver) opens
+`livedub up`'s console while a stream is published; the stream is listed as running, its dubbed
+output plays from HLS (the video's clock advances, audio is decoded). A screenshot is kept beside the
+test's logs (``console.png``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from livedub.proc.child import spawn, wait_until
+from tests.require import require
+
+from .conftest import requires_media
+from .test_up_and_demo import _env, _ready
+
+pytestmark = [pytest.mark.e2e, *requires_media]
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+def browser(tmp_path: Path):
+    require(shutil.which(CHROMIUM) is not None and shutil.which(CHROMEDRIVER) is not None,
+            "chromium and chromium-driver are not installed (./scripts/install.sh --test)")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--autoplay-policy=no-user-gesture-required", "--window-size=1100,900",
+                 f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        options.add_argument(flag)
+    service = webdriver.ChromeService(executable_path=CHROMEDRIVER, log_output=str(tmp_path / "chromedriver.log"))
+    return webdriver.Chrome(options=options, service=service)
+
+
+def test_the_console_lists_the_running_stream_and_plays_its_dubbed_output(tmp_path: Path, start_publisher) -> None:
+    env = _env(tmp_path, WORKER_BUFFER_TARGET="1s")
+    base = "http://" + env["ORCH_HTTP_ADDR"]
+    with (tmp_path / "up.log").open("wb") as log:
+        up = spawn([sys.executable, "-m", "livedub.cli.main", "up", "--no-status"], env=env,
+                   stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    driver = None
+    try:
+        assert wait_until(lambda: _ready(base), 30,
+                          abort=lambda: "livedub up exited" if up.poll() is not None else None), (
+            (tmp_path / "up.log").read_text())
+        # `livedub up` says where the console is (its banner follows the orchestrator's readiness)
+        assert wait_until(lambda: f"{base}/" in (tmp_path / "up.log").read_text(), 10, interval=0.2)
+        # the feed a console reads: every stream, with where to watch it
+        with httpx.stream("GET", base + "/v1/events", timeout=5) as feed:
+            first = next(line for line in feed.iter_lines() if line.startswith("data: "))
+        assert json.loads(first[len("data: "):])["streams"] == []
+        start_publisher(f"rtmp://127.0.0.1:{env['MEDIA_RTMP_PORT']}/live//cam1/in", duration_s=120)
+
+        driver = browser(tmp_path)
+        driver.get(base + "/")
+        assert driver.title == "livedub console"
+        running = "return [...document.querySelectorAll('tr.stream')].map(r => r.innerText)"
+        assert wait_until(lambda: any(row.startswith("cam1") and "running" in row
+                                      for row in driver.execute_script(running)), 30, interval=0.5), (
+            driver.execute_script(running))
+        driver.find_element("css selector", "tr[data-stream='cam1']").click()
+        playing = ("const v = document.getElementById('video');"
+                   "return [v.currentTime, v.readyState, v.webkitAudioDecodedByteCount || 0,"
+                   " document.getElementById('note').textContent];")
+        assert wait_until(lambda: driver.execute_script(playing)[0] > 2.0, 40, interval=0.5), (
+            driver.execute_script(playing))
+        current, ready, audio_bytes, note = driver.execute_script(playing)
+        assert ready >= 2 and audio_bytes > 0, (current, ready, audio_bytes, note)
+        assert note.endswith("/hls/cam1/out/index.m3u8"), note
+        driver.save_screenshot(str(tmp_path / "console.png"))
+    finally:
+        if driver is not None:
+            driver.quit()
+        up.send_signal(signal.SIGINT)
+        code = up.wait(timeout=60)
+    assert code == 0, (tmp_path / "up.log").read_text()[-3000:]
