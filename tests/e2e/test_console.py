@@ -33,7 +33,7 @@ def browser(tmp_path: Path):
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--autoplay-policy=no-user-gesture-required", "--window-size=1100,900",
+                 "--autoplay-policy=no-user-gesture-required", "--window-size=1100,1300",
                  f"--user-data-dir={tmp_path / 'chromium-profile'}"):
         options.add_argument(flag)
     service = webdriver.ChromeService(executable_path=CHROMEDRIVER, log_output=str(tmp_path / "chromedriver.log"))
@@ -41,7 +41,7 @@ def browser(tmp_path: Path):
 
 
 def test_the_console_lists_the_running_stream_and_plays_its_dubbed_output(tmp_path: Path, start_publisher) -> None:
-    env = _env(tmp_path, WORKER_BUFFER_TARGET="1s")
+    env = _env(tmp_path, WORKER_STS_MODE="mock", WORKER_BUFFER_TARGET="3s")
     base = "http://" + env["ORCH_HTTP_ADDR"]
     with (tmp_path / "up.log").open("wb") as log:
         up = spawn([sys.executable, "-m", "livedub.cli.main", "up", "--no-status"], env=env,
@@ -75,6 +75,10 @@ def test_the_console_lists_the_running_stream_and_plays_its_dubbed_output(tmp_pa
         current, ready, audio_bytes, note = driver.execute_script(playing)
         assert ready >= 2 and audio_bytes > 0, (current, ready, audio_bytes, note)
         assert note.endswith("/hls/cam1/out/index.m3u8"), note
+        # what the worker heard and said, from its run bundle (mock mode: its tones' descriptions)
+        lines = "return [...document.querySelectorAll('#lines li')].map(li => li.innerText)"
+        assert wait_until(lambda: any("tone" in line for line in driver.execute_script(lines)), 20, interval=0.5), (
+            driver.execute_script(lines))
         driver.save_screenshot(str(tmp_path / "console.png"))
     finally:
         if driver is not None:

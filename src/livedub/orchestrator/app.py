@@ -278,11 +278,18 @@ def create_app(service: OrchestratorService) -> FastAPI:
     async def list_streams() -> dict[str, Any]:
         return stream_list()
 
-    def watch_urls(stream_id: str) -> dict[str, str]:
+    def console_snapshot() -> dict[str, Any]:
+        body = stream_list()
         urls = getattr(service.media, "watch_urls", None)  # a media server that offers none: {}
-        return urls(stream_id) if callable(urls) else {}
+        tail = service.transcripts
+        if tail is not None:
+            tail.forget({view["streamId"] for view in body["streams"]})
+        body["streams"] = [{**view, "watch": urls(view["streamId"]) if callable(urls) else {},
+                            "lines": tail.lines(view["streamId"], view["runId"]) if tail is not None else []}
+                           for view in body["streams"]]
+        return body
 
-    add_console(app, stream_list, watch_urls)
+    add_console(app, console_snapshot)
 
     @app.get("/v1/streams/{stream_id}", response_model=StreamView, tags=["streams"], summary="One stream",
              responses={404: {"model": ErrorBody, "description": "Unknown stream."}})

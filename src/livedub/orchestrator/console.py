@@ -1,6 +1,6 @@
 """The operator's console in a browser: ``/`` (one static page, no build step), its live feed
-``/v1/events`` (Server-Sent Events: every stream as ``/v1/streams`` has it, with the URLs to watch
-its dubbed output, once a second) and ``/console/hls.min.js``, the HLS player for browsers without
+``/v1/events`` (Server-Sent Events, once a second: every stream as ``/v1/streams`` has it, with the
+URLs to watch its dubbed output and the transcript -> translation lines its worker produced lately) and ``/console/hls.min.js``, the HLS player for browsers without
 native HLS (npm ``hls.js``, pinned in packaging/npm.txt, put beside the virtualenv by
 scripts/install.sh; never fetched from a CDN).
 
@@ -29,14 +29,9 @@ def page() -> str:
     return importlib.resources.files("livedub.orchestrator").joinpath("console.html").read_text(encoding="utf-8")
 
 
-def with_watch_urls(snapshot: dict[str, Any], watch_urls: Callable[[str], dict[str, str]]) -> dict[str, Any]:
-    """``/v1/streams``'s body with each stream's ways to watch (``watch``: kind -> URL)."""
-    streams = [{**view, "watch": watch_urls(view["streamId"])} for view in snapshot["streams"]]
-    return {**snapshot, "streams": streams}
-
-
-def add_console(app: FastAPI, snapshot: Callable[[], dict[str, Any]],
-                watch_urls: Callable[[str], dict[str, str]], hls_js: Path = HLS_JS) -> None:
+def add_console(app: FastAPI, snapshot: Callable[[], dict[str, Any]], hls_js: Path = HLS_JS) -> None:
+    """``snapshot()``: what each event carries (``/v1/streams``'s body, each stream with ``watch``,
+    kind -> URL, and ``lines``, what its worker heard and said lately)."""
     @app.get("/", response_class=HTMLResponse, tags=["console"], summary="The operator's console (a web page)")
     async def console() -> HTMLResponse:
         return HTMLResponse(page())
@@ -54,7 +49,7 @@ def add_console(app: FastAPI, snapshot: Callable[[], dict[str, Any]],
     async def events(request: Request) -> StreamingResponse:
         async def feed() -> AsyncIterator[str]:
             while not await request.is_disconnected():
-                yield f"data: {json.dumps(with_watch_urls(snapshot(), watch_urls))}\n\n"
+                yield f"data: {json.dumps(snapshot())}\n\n"
                 await asyncio.sleep(EVENT_INTERVAL_S)
 
         return StreamingResponse(feed(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
