@@ -66,6 +66,10 @@ def test_the_console_lists_the_running_stream_and_plays_its_dubbed_output(tmp_pa
         assert wait_until(lambda: any(row.startswith("cam1") and "running" in row
                                       for row in driver.execute_script(running)), 30, interval=0.5), (
             driver.execute_script(running))
+        # the worker's run: mock mode, its delay, segments dubbed (read from its run bundle)
+        assert wait_until(lambda: any("mock" in row and "3.0 s" in row and "(100 %)" in row
+                                      for row in driver.execute_script(running)), 30, interval=0.5), (
+            driver.execute_script(running))
         driver.find_element("css selector", "tr[data-stream='cam1']").click()
         playing = ("const v = document.getElementById('video');"
                    "return [v.currentTime, v.readyState, v.webkitAudioDecodedByteCount || 0,"

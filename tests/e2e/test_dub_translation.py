@@ -12,17 +12,13 @@ omit them). Measured on 2 cores: docs/benchmarks.md, "Translation quality".
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests import asterisk_corpus
 from tests.e2e.conftest import media_tools_available
+from tests.e2e.file_dub import Dub, dub
 from tests.e2e.media_analysis import MUSIC_DIR, SpeechClip, make_speech_clip
 from tests.e2e.text_metrics import chrf
 from tests.require import missing, require, requires
@@ -30,57 +26,7 @@ from tests.require import missing, require, requires
 pytestmark = [pytest.mark.e2e, requires(media_tools_available(), "ffmpeg/ffprobe not installed")]
 
 MUSIC = "macroform-cold_day.wav"
-CUE = re.compile(r"^(\d+):(\d\d):(\d\d)[.,](\d{3}) --> (\d+):(\d\d):(\d\d)[.,](\d{3})$")
 CUE_EARLY_S = 0.5  # a cue may start this much before the speech the VAD cut it from
-
-
-@dataclass(frozen=True)
-class Caption:
-    start_s: float
-    end_s: float
-    text: str
-
-
-def read_cues(path: Path) -> list[Caption]:
-    cues: list[Caption] = []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for index, line in enumerate(lines):
-        found = CUE.match(line.strip())
-        if not found:
-            continue
-        h1, m1, s1, ms1, h2, m2, s2, ms2 = (int(x) for x in found.groups())
-        text = []
-        for following in lines[index + 1:]:
-            if not following.strip():
-                break
-            text.append(following.strip())
-        unescaped = " ".join(text).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-        cues.append(Caption(h1 * 3600 + m1 * 60 + s1 + ms1 / 1000, h2 * 3600 + m2 * 60 + s2 + ms2 / 1000, unescaped))
-    return cues
-
-
-@dataclass(frozen=True)
-class Dub:
-    output: Path
-    summary: str
-    spanish: list[Caption]
-    english: list[Caption]
-
-
-def dub(clip: SpeechClip, output: Path, *extra: str) -> Dub:
-    env = {**os.environ, "LOG_FORMAT": "console", "WORKER_SOURCE_LANG": "en", "WORKER_TARGET_LANG": "es"}
-    env.pop("WORKER_MT", None)
-    result = subprocess.run([sys.executable, "-m", "livedub.cli.main", "dub", str(clip.path), "-o", str(output),
-                             *extra], capture_output=True, text=True, timeout=600, env=env, check=False)
-    assert result.returncode == 0, result.stderr[-3000:]
-    base = output.with_suffix("")
-    for suffix in ("es.vtt", "es.srt", "en.vtt", "en.srt"):
-        assert Path(f"{base}.{suffix}").is_file(), f"{base}.{suffix} was not written"
-    assert Path(f"{base}.es.vtt").read_text(encoding="utf-8").startswith("WEBVTT\n")
-    spanish = read_cues(Path(f"{base}.es.vtt"))
-    assert [(c.start_s, c.end_s, c.text) for c in read_cues(Path(f"{base}.es.srt"))] == \
-        [(c.start_s, c.end_s, c.text) for c in spanish], "the SubRip file says something else than the WebVTT"
-    return Dub(output, result.stderr, spanish, read_cues(Path(f"{base}.en.vtt")))
 
 
 @pytest.fixture(scope="module")

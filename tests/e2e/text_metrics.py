@@ -49,3 +49,14 @@ def chrf(hypothesis: str, reference: str, order: int = CHAR_ORDER, beta: float =
     if p + rc == 0:
         return 0.0
     return 100 * (1 + beta**2) * p * rc / (beta**2 * p + rc)
+
+
+def wer(hypothesis: str, reference: str) -> float:
+    """Word error rate: word-level edit distance / the reference's words (both normalised)."""
+    hyp, ref = words(hypothesis), words(reference)
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        previous, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (r != h))
+    return row[len(hyp)] / max(1, len(ref))

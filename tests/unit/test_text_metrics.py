@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.e2e.text_metrics import chrf, normalise, words
+from tests.e2e.text_metrics import chrf, normalise, wer, words
 
 
 def test_identical_texts_score_100_whatever_the_case_and_punctuation() -> None:
@@ -24,3 +24,10 @@ def test_closer_wording_scores_higher_and_recall_weighs_more_than_precision() ->
 def test_normalisation_keeps_letters_and_accents() -> None:
     assert normalise("  ¿Más   tarde?  ") == "más tarde"
     assert words("Hola, mundo!") == ["hola", "mundo"]
+
+
+def test_wer_counts_substitutions_insertions_and_deletions_per_reference_word() -> None:
+    assert wer("Thank you for your patience.", "thank you for your patience") == 0.0
+    assert wer("thank you for the patience", "thank you for your patience") == 0.2  # one substitution
+    assert wer("thank you so much for your patience", "thank you for your patience") == 0.4  # two insertions
+    assert wer("", "thank you") == 1.0

@@ -281,11 +281,11 @@ def create_app(service: OrchestratorService) -> FastAPI:
     def console_snapshot() -> dict[str, Any]:
         body = stream_list()
         urls = getattr(service.media, "watch_urls", None)  # a media server that offers none: {}
-        tail = service.transcripts
-        if tail is not None:
-            tail.forget({view["streamId"] for view in body["streams"]})
+        runs = service.runs
+        if runs is not None:
+            runs.forget({view["streamId"] for view in body["streams"]})
         body["streams"] = [{**view, "watch": urls(view["streamId"]) if callable(urls) else {},
-                            "lines": tail.lines(view["streamId"], view["runId"]) if tail is not None else []}
+                            "run": runs.view(view["streamId"], view["runId"]) if runs is not None else {}}
                            for view in body["streams"]]
         return body
 

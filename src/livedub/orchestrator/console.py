@@ -1,6 +1,7 @@
 """The operator's console in a browser: ``/`` (one static page, no build step), its live feed
 ``/v1/events`` (Server-Sent Events, once a second: every stream as ``/v1/streams`` has it, with the
-URLs to watch its dubbed output and the transcript -> translation lines its worker produced lately) and ``/console/hls.min.js``, the HLS player for browsers without
+URLs to watch its dubbed output and what its worker is doing: mode, delay, segments dubbed, fallbacks,
+rung, the latest transcript -> translation lines) and ``/console/hls.min.js``, the HLS player for browsers without
 native HLS (npm ``hls.js``, pinned in packaging/npm.txt, put beside the virtualenv by
 scripts/install.sh; never fetched from a CDN).
 
@@ -31,7 +32,7 @@ def page() -> str:
 
 def add_console(app: FastAPI, snapshot: Callable[[], dict[str, Any]], hls_js: Path = HLS_JS) -> None:
     """``snapshot()``: what each event carries (``/v1/streams``'s body, each stream with ``watch``,
-    kind -> URL, and ``lines``, what its worker heard and said lately)."""
+    kind -> URL, and ``run``, what its worker is doing: ``transcripts.RunTail.view``)."""
     @app.get("/", response_class=HTMLResponse, tags=["console"], summary="The operator's console (a web page)")
     async def console() -> HTMLResponse:
         return HTMLResponse(page())

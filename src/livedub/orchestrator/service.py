@@ -33,7 +33,7 @@ from livedub.orchestrator.known_streams import StateWriter, StreamsFile, state_f
 from livedub.orchestrator.metrics import EventCounts, OrchestratorCollector, build_registry
 from livedub.orchestrator.reconcile import LiveSource, Reconciler
 from livedub.orchestrator.supervisor import Supervisor, SupervisorPolicy
-from livedub.orchestrator.transcripts import TranscriptTail
+from livedub.orchestrator.transcripts import RunTail
 from livedub.proc import serve
 from livedub.proc.backoff import RestartPolicy
 from livedub.proc.launcher import Launcher, ProcessLauncher, parse_worker_command, without_secrets
@@ -104,8 +104,8 @@ class OrchestratorService:
         self.reconciler = Reconciler(self.actor, media, settings.reconcile_interval) if reconcile else None
         self.media_probe = MediaProbe(media)  # /readyz: the media server's API answers
         self.events = EventCounts()
-        # what the workers heard and said, from their run bundles (the console); None without a data dir
-        self.transcripts = TranscriptTail(paths.data_dir) if paths is not None else None
+        # what the workers are doing, from their run bundles (the console); None without a data dir
+        self.runs = RunTail(paths.data_dir) if paths is not None else None
         # who may publish (ORCH_PUBLISH_KEYS_FILE); None: anyone who reaches the ingest port
         self.publish_keys = PublishKeys(Path(settings.publish_keys_file)) if settings.publish_keys_file else None
         self.registry = build_registry(OrchestratorCollector(self.supervisor.records, self.events,
