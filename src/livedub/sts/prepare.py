@@ -60,9 +60,13 @@ class Artifact:
         return all(importlib.util.find_spec(p) is not None for p in self.packages)
 
 
-def _package_file(package: str, relative: str) -> Path:
+def _require(package: str, fix: str) -> None:
     if importlib.util.find_spec(package) is None:
-        raise ProviderUnavailable(f"model package {package!r} is not installed", fix="./scripts/install.sh --models")
+        raise ProviderUnavailable(f"model package {package!r} is not installed", fix=fix)
+
+
+def _package_file(package: str, relative: str) -> Path:
+    _require(package, "./scripts/install.sh --models")
     return Path(str(importlib.resources.files(package).joinpath(relative)))
 
 
@@ -96,8 +100,7 @@ def _build_kokoro(out: Path) -> None:
 
 def _part_path(package: str) -> Path:
     """A part package's file, from its own ``get_part_path()``."""
-    if importlib.util.find_spec(package) is None:
-        raise ProviderUnavailable(f"model package {package!r} is not installed", fix="./scripts/install.sh --llm")
+    _require(package, "./scripts/install.sh --llm")
     return Path(importlib.import_module(package).get_part_path())
 
 
