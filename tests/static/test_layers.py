@@ -20,6 +20,7 @@ FORBIDDEN = {
     "worker": ("orchestrator", "workerhost", "egress", "cli", "stack"),
     "egress": ("orchestrator", "workerhost", "worker", "cli", "stack"),
     "workerhost": ("orchestrator", "worker", "egress", "cli", "stack"),
+    "cluster": ("orchestrator", "workerhost", "worker", "egress", "cli", "stack"),  # what runs on a Ray node
     "orchestrator": ("cli", "stack"),
     "demo": ("cli",),  # runs the local stack, like `livedub up`
     **{low: ("orchestrator", "workerhost", "worker", "egress", "cli", "stack")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import shutil
 from collections.abc import Callable
@@ -47,6 +48,8 @@ def orchestrator_cmd(http_addr: str | None, grace_period: str | None, max_worker
 
     if settings.launcher == Launcher.host:
         _check_host_url(settings.worker_host_url)
+    elif settings.launcher == Launcher.ray:
+        _check_ray(settings.ray_address)  # ORCH_WORKER_COMMAND runs on the nodes: not checked here
     else:
         _check_command("ORCH_WORKER_COMMAND", settings.worker_command, parse_worker_command)
     if egress.enabled:
@@ -70,6 +73,13 @@ def _check_command(variable: str, command: str, parse: Callable[[str], list[str]
         fail(f"invalid {variable}: {exc}")
     if shutil.which(argv[0]) is None:
         fail(f"invalid {variable}: {argv[0]!r} is not an executable on PATH")
+
+
+def _check_ray(address: str) -> None:
+    if not address:
+        fail("ORCH_LAUNCHER=ray needs ORCH_RAY_ADDRESS (the Ray head, e.g. ray-head:6379, or auto)")
+    if importlib.util.find_spec("ray") is None:
+        fail("ORCH_LAUNCHER=ray needs Ray: install the cluster extra (scripts/install.sh --cluster)")
 
 
 def _check_host_url(url: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from enum import Enum
 from pathlib import Path
@@ -22,6 +23,23 @@ def check_stream_id(value: str) -> str:
     if value and not re.fullmatch(STREAM_ID_PATTERN, value):
         raise ValueError("stream ids use only A-Z, a-z, 0-9, '_' and '-' (1-64 characters)")
     return value
+
+
+def ray_resources(value: str) -> dict[str, float]:
+    """``ORCH_RAY_RESOURCES`` (a JSON object of resource name -> amount; empty: none) as a dict."""
+    if not value.strip():
+        return {}
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        raise ValueError('expected a JSON object such as {"livedub_models": 1}') from None
+    if not isinstance(parsed, dict) or not all(
+            isinstance(k, str) and k and isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+            for k, v in parsed.items()):
+        raise ValueError('expected a JSON object of resource names to amounts >= 0, e.g. {"livedub_models": 1}')
+    if {"CPU", "GPU", "memory"} & parsed.keys():
+        raise ValueError("CPU and GPU have their own settings (ORCH_RAY_NUM_CPUS, ORCH_RAY_NUM_GPUS)")
+    return {k: float(v) for k, v in parsed.items()}
 
 
 def _port(description: str, default: int) -> int:
@@ -88,6 +106,7 @@ class MediaSettings(SettingsBase):
 class Launcher(str, Enum):
     process = "process"
     host = "host"
+    ray = "ray"
 
 
 class OrchestratorSettings(SettingsBase):
@@ -119,9 +138,23 @@ class OrchestratorSettings(SettingsBase):
     )
     launcher: Launcher = Field(
         Launcher.process,
-        description="process (child processes) or host (a stream-worker host service).",
+        description="process (child processes), host (a stream-worker host service) or ray (one Ray actor per "
+        "stream run on a Ray cluster, `cluster` extra; docs/scaling.md).",
     )
     worker_host_url: str = Field("", description="URL of the stream-worker host (ORCH_LAUNCHER=host).")
+    ray_address: str = Field(
+        "", description="Ray cluster the workers run on (ORCH_LAUNCHER=ray): the head's GCS address host:port "
+        "(e.g. ray-head:6379), ray://host:10001 for Ray Client, or auto (RAY_ADDRESS / a local head).")
+    ray_namespace: str = Field("livedub", pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+                               description="Ray namespace of the worker actors; one per livedub deployment.")
+    ray_num_cpus: float = Field(1.0, ge=0, description="CPUs Ray reserves for each stream's worker actor.")
+    ray_num_gpus: float = Field(0.0, ge=0, description="GPUs Ray reserves for each stream's worker actor "
+                                "(1 on the gpu profile: a GPU per stream; 0.5: two streams share one).")
+    ray_resources: str = Field(
+        "", description="Custom Ray resources each worker actor needs, as JSON (e.g. {\"livedub_models\": 1}: "
+        "only nodes started with that resource run workers).")
+    ray_spread: bool = Field(True, description="Spread stream workers over the nodes that fit (a lost node "
+                             "takes fewer streams with it); false: Ray's default packing.")
     hook_token: SecretStr | None = Field(
         None,
         description="Shared secret the media server's hooks send (Authorization: Bearer); a hook event without "
@@ -142,6 +175,16 @@ class OrchestratorSettings(SettingsBase):
 
             load_keys(Path(value))  # PublishKeysError is a ValueError: reported naming the variable
         return value
+
+    @field_validator("ray_resources")
+    @classmethod
+    def _ray_resources(cls, value: str) -> str:
+        ray_resources(value)
+        return value
+
+    @property
+    def ray_resource_map(self) -> dict[str, float]:
+        return ray_resources(self.ray_resources)
 
     @field_validator("http_addr")
     @classmethod

@@ -13,6 +13,7 @@ background thread (:meth:`OrchestratorService.run_in_thread`) next to the media 
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import random
@@ -22,6 +23,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
+from livedub.config.loader import known_env_vars
 from livedub.config.publish_keys import PublishKeys
 from livedub.config.settings import EgressSettings, OrchestratorSettings, PathSettings
 from livedub.config.settings import Launcher as LauncherKind
@@ -31,6 +33,7 @@ from livedub.orchestrator.health import MediaProbe
 from livedub.orchestrator.host_launcher import HostLauncher
 from livedub.orchestrator.known_streams import StateWriter, StreamsFile, state_file_path
 from livedub.orchestrator.metrics import EventCounts, OrchestratorCollector, build_registry
+from livedub.orchestrator.ray_launcher import RayLauncher, RayPlacement
 from livedub.orchestrator.reconcile import LiveSource, Reconciler
 from livedub.orchestrator.supervisor import Supervisor, SupervisorPolicy
 from livedub.orchestrator.transcripts import RunTail
@@ -69,6 +72,19 @@ def worker_launcher(settings: OrchestratorSettings, worker_env: Mapping[str, str
     # workers inherit the orchestrator's environment, minus secrets (the egress stream key); a
     # publisher back within the grace period finds its worker still reading (WORKER_INPUT_RECONNECT)
     env = {**without_secrets(worker_env), "WORKER_INPUT_RECONNECT": f"{settings.grace_period:g}s"}
+    if settings.launcher == LauncherKind.ray:
+        if not settings.ray_address:
+            raise ValueError("ORCH_LAUNCHER=ray needs ORCH_RAY_ADDRESS (e.g. ray-head:6379, or auto)")
+        if importlib.util.find_spec("ray") is None:
+            raise ValueError("ORCH_LAUNCHER=ray needs Ray: install the cluster extra (scripts/install.sh --cluster)")
+        # a node has its own paths and tools: it gets livedub's settings, not this host's whole environment
+        known = {doc.name for doc in known_env_vars()}
+        placement = RayPlacement(settings.ray_num_cpus, settings.ray_num_gpus, settings.ray_resource_map,
+                                 settings.ray_spread)
+        command = parse_worker_command(settings.worker_command) if settings.worker_command.strip() else []
+        return RayLauncher(settings.ray_address, namespace=settings.ray_namespace, command=command,
+                           base_env={k: v for k, v in env.items() if k in known},
+                           stop_timeout=settings.worker_stop_timeout, placement=placement)
     return ProcessLauncher(parse_worker_command(settings.worker_command), stop_timeout=settings.worker_stop_timeout,
                            base_env=env, warm=settings.warm_workers)
 
@@ -121,6 +137,8 @@ class OrchestratorService:
         self.actor.start()
         if isinstance(self.worker_launcher, HostLauncher):
             self.worker_launcher.start_sweep()
+        if isinstance(self.worker_launcher, RayLauncher):
+            self.worker_launcher.start_sweep(self.media)
         if isinstance(self.worker_launcher, ProcessLauncher):
             await self.worker_launcher.warm_up()
         if self.reconciler is not None:
