@@ -45,3 +45,22 @@ def test_doctor_says_how_to_prepare_missing_model_files(tmp_path) -> None:
     checks = list(doctor.check_prepared_models(PathSettings(model_dir=tmp_path / "empty")))
     assert checks, "the model artifacts are listed"
     assert all(c.status == "warn" and "livedub models prepare" in c.fix for c in checks)
+
+
+def test_doctor_reports_ray_and_probes_the_head_only_for_the_ray_launcher() -> None:
+    import socket
+
+    from livedub.config.settings import Launcher, OrchestratorSettings
+
+    plain = {c.name: c for c in doctor.check_cluster(OrchestratorSettings())}
+    assert set(plain) == {"ray (ORCH_LAUNCHER=ray)"} and not plain["ray (ORCH_LAUNCHER=ray)"].required
+    with socket.socket() as head:
+        head.bind(("127.0.0.1", 0))
+        head.listen()
+        port = head.getsockname()[1]
+        up = {c.name: c for c in doctor.check_cluster(
+            OrchestratorSettings(launcher=Launcher.ray, ray_address=f"127.0.0.1:{port}"))}
+    assert up["Ray head"].ok and up["ray (ORCH_LAUNCHER=ray)"].required
+    down = {c.name: c for c in doctor.check_cluster(
+        OrchestratorSettings(launcher=Launcher.ray, ray_address=f"127.0.0.1:{port}"))}
+    assert down["Ray head"].status == "MISSING" and "ray start --head" in down["Ray head"].fix

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import os
 import shutil
@@ -16,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from livedub.cli.common import settings_or_exit
-from livedub.config.settings import MediaSettings, OrchestratorSettings, PathSettings
+from livedub.config.settings import Launcher, MediaSettings, OrchestratorSettings, PathSettings
 
 INSTALL = "./scripts/install.sh"
 NGINX_RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
@@ -208,6 +209,35 @@ def check_ports(media: MediaSettings, orch: OrchestratorSettings) -> Iterable[Ch
         )
 
 
+def check_cluster(orch: OrchestratorSettings) -> Iterable[Check]:
+    """Ray (the cluster extra): needed only with ORCH_LAUNCHER=ray; then, whether the head answers."""
+    wanted = orch.launcher == Launcher.ray
+    try:
+        version = importlib.metadata.version("ray")
+    except importlib.metadata.PackageNotFoundError:
+        version = None
+    yield Check("cluster", "ray (ORCH_LAUNCHER=ray)", version is not None, wanted,
+                version or "not installed (needed only for ORCH_LAUNCHER=ray, docs/scaling.md)",
+                "" if version else f"{INSTALL} --cluster")
+    if not wanted:
+        return
+    address = orch.ray_address.removeprefix("ray://")
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        yield Check("cluster", "Ray head", bool(orch.ray_address), True,
+                    f"ORCH_RAY_ADDRESS={orch.ray_address or '(not set)'}: not probed",
+                    "" if orch.ray_address else "set ORCH_RAY_ADDRESS to the head's host:6379")
+        return
+    try:
+        with socket.create_connection((host, int(port)), timeout=2):
+            reachable = True
+    except OSError:
+        reachable = False
+    yield Check("cluster", "Ray head", reachable, True,
+                f"{address} answers" if reachable else f"{address} does not answer",
+                "" if reachable else "start the head (ray start --head --port=6379) or fix ORCH_RAY_ADDRESS")
+
+
 def run_checks() -> list[Check]:
     media = settings_or_exit(MediaSettings)
     orch = settings_or_exit(OrchestratorSettings)
@@ -221,6 +251,7 @@ def run_checks() -> list[Check]:
         lambda: check_prepared_models(paths),
         lambda: check_dirs(paths),
         lambda: check_ports(media, orch),
+        lambda: check_cluster(orch),
     ]
     return [check for group in groups for check in group()]
 
