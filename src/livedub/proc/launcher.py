@@ -145,6 +145,7 @@ class ProcessHandle:
     spec: WorkerSpec | None = None  # None: a standby no stream has been assigned to yet
     on_exit: ExitListener | None = None
     standby: StandbyState | None = None  # a standby's model load, from its log (None: started for its stream)
+    metrics_port: int | None = None  # the worker's /metrics port, from its "worker starting" log line
 
     @property
     def pid(self) -> int | None:
@@ -298,6 +299,8 @@ class ProcessLauncher:
                 said = exit_reason(line)
                 if said:
                     reason[:] = [said]
+                if handle.metrics_port is None:
+                    handle.metrics_port = metrics_port(line)
                 state = standby_state(line) if handle.standby is StandbyState.loading else None
                 if state is not None:
                     handle.standby = state
@@ -332,6 +335,13 @@ class ProcessLauncher:
 
 
 MAX_REASON_CHARS = 300
+
+
+def metrics_port(line: str) -> int | None:
+    """The port in a worker's log line that announces its metrics endpoint (``metricsPort``)."""
+    record = parse_record(line, "metricsPort")
+    port = record.get("metricsPort") if record is not None else None
+    return port if isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536 else None
 
 
 def exit_reason(line: str) -> str | None:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Path, Query
+from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -112,6 +112,21 @@ def create_app(host: WorkerHost) -> FastAPI:
                           runId: str | None = run_id_query) -> Any:
         rec = await host.stop(stream_id, runId)
         return _not_found(stream_id, runId) if rec is None else rec.view()
+
+    @app.get("/v1/metrics-targets", tags=["ops"], summary="Prometheus HTTP service discovery of the workers",
+             description="Each running worker's /metrics as a Prometheus http_sd target (`http_sd_configs` "
+                         "with this URL), addressed by the host name this request came to.")
+    async def metrics_targets(request: Request) -> list[dict[str, Any]]:
+        hostname = request.url.hostname or "127.0.0.1"
+        if ":" in hostname:  # an IPv6 literal
+            hostname = f"[{hostname}]"
+        targets = []
+        for rec in host.records():
+            port = getattr(rec.handle, "metrics_port", None)
+            if rec.state == WorkerState.running and port:
+                targets.append({"targets": [f"{hostname}:{port}"],
+                                "labels": {"stream_id": rec.spec.stream_id, "run_id": rec.spec.run_id}})
+        return targets
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")
     async def healthz() -> dict[str, Any]:

@@ -10,6 +10,7 @@ recorded, so every ``stop`` follows its ``start``. With ``WORKER_STANDBY=true`` 
 its stream on stdin, as a warm worker does (one JSON line; end of file: exit 0, no marker).
 
     standin_worker.py --lock-dir DIR [--exit-after SECONDS --exit-code N] [--ignore-term] [--stop-delay S]
+                      [--metrics-port PORT]
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def main() -> int:
     parser.add_argument("--exit-code", type=int, default=1)
     parser.add_argument("--ignore-term", action="store_true")
     parser.add_argument("--stop-delay", type=float, default=0.0, help="seconds to finish after SIGTERM")
+    parser.add_argument("--metrics-port", type=int, default=None, help="announce /metrics here, as the worker does")
     args = parser.parse_args()
     assigned: dict[str, str] = {}
     if os.environ.get("WORKER_STANDBY") == "true":  # the warm worker's handshake (livedub.proc.standby)
@@ -59,6 +61,8 @@ def main() -> int:
     print(json.dumps({"level": "info", "component": "worker", "msg": "stand-in worker started", "pid": pid}),
           flush=True)
     print("a plain line on stderr", file=sys.stderr, flush=True)
+    if args.metrics_port is not None:  # the real worker's announcement (livedub.worker.run)
+        print(json.dumps({"level": "info", "msg": "worker starting", "metricsPort": args.metrics_port}), flush=True)
 
     def on_term(signum: int, frame: object) -> None:
         if args.ignore_term:

@@ -119,3 +119,22 @@ def test_stopping_the_host_stops_its_workers(serve_host, tmp_path: Path) -> None
     server.stop()
     assert not any(pid_alive(pid) for pid in pids)
     assert events(tmp_path).count("stop") == 2
+
+
+def test_prometheus_discovers_each_running_worker_by_the_port_it_announced(serve_host, tmp_path: Path) -> None:
+    server = serve_host(standin_host(tmp_path, "--metrics-port", "9123"))
+    with httpx.Client(base_url=server.url, timeout=15) as client:
+        assert client.get("/v1/metrics-targets").json() == []
+        assert client.post("/v1/workers", json=spec("run-a")).status_code == 201
+
+        def targets() -> list:
+            return client.get("/v1/metrics-targets").json()
+
+        # the port is read from the worker's log line, a moment after the start answered
+        assert wait_until(lambda: targets() != [], 10)
+        assert targets() == [{"targets": ["127.0.0.1:9123"], "labels": {"stream_id": "cam1", "run_id": "run-a"}}]
+        # addressed by the name the request came to (Prometheus asks for http://stream-worker:8090/...)
+        named = client.get("/v1/metrics-targets", headers={"Host": "stream-worker:8090"}).json()
+        assert named[0]["targets"] == ["stream-worker:9123"]
+        client.delete("/v1/workers/cam1")
+        assert targets() == []
