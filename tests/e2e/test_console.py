@@ -84,6 +84,23 @@ def test_the_console_lists_the_running_stream_and_plays_its_dubbed_output(tmp_pa
         assert wait_until(lambda: any("tone" in line for line in driver.execute_script(lines)), 20, interval=0.5), (
             driver.execute_script(lines))
         driver.save_screenshot(str(tmp_path / "console.png"))
+
+        # the operator's buttons: the same POST /v1/streams/cam1/restart|stop as curl (the browser is on loopback)
+        def record() -> dict:
+            return httpx.get(f"{base}/v1/streams/cam1", timeout=5).json()
+
+        first_run = record()["runId"]
+        driver.find_element("css selector", "#restart").click()
+        assert wait_until(lambda: record()["state"] == "running" and record()["runId"] != first_run, 30,
+                          interval=0.3), record()
+        result = "return document.getElementById('control-result').textContent"
+        assert "restart: accepted" in driver.execute_script(result)
+        driver.find_element("css selector", "#stop").click()
+        assert wait_until(lambda: record()["state"] == "idle" and record()["stoppedByOperator"], 30,
+                          interval=0.3), record()
+        assert wait_until(lambda: any(row.startswith("cam1") and "stopped by the operator" in row
+                                      for row in driver.execute_script(running)), 10, interval=0.5), (
+            driver.execute_script(running))
     finally:
         if driver is not None:
             driver.quit()

@@ -12,6 +12,7 @@ from livedub.cli.dub_cmd import dub_cmd
 from livedub.cli.forward_cmd import forward_cmd
 from livedub.cli.models_cmd import models_cmd
 from livedub.cli.orchestrator_cmd import orchestrator_cmd
+from livedub.cli.streams_cmd import streams_cmd
 from livedub.cli.up_cmd import up_cmd
 from livedub.cli.worker_cmd import worker_cmd
 from livedub.cli.worker_host_cmd import worker_host_cmd
@@ -42,6 +43,7 @@ def _register() -> None:
     cli.add_command(worker_host_cmd)
     cli.add_command(forward_cmd)
     cli.add_command(models_cmd)
+    cli.add_command(streams_cmd)
 
 
 _register()

@@ -161,6 +161,9 @@ class OrchestratorSettings(SettingsBase):
         "it gets 401. `livedub up` generates one per run. Unset: hook events are not authenticated (a warning at "
         "start). Generate one with `openssl rand -hex 32`.",
     )
+    control_token: SecretStr | None = Field(
+        None, description="Token the stop/restart endpoints (POST /v1/streams/<id>/stop|restart, the console's "
+        "buttons) require as Authorization: Bearer. Unset: only clients on loopback may use them.")
     publish_keys_file: str = Field(
         "", description="File of per-stream publish keys ('<stream id or *> <key>' per line): a publisher must "
         "send its stream's key as ?key=... or it is refused (nginx on_publish, MediaMTX authMethod http). "

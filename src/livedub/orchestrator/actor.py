@@ -55,13 +55,21 @@ class Tick:
 
 
 @dataclass(frozen=True)
+class OperatorCommand:
+    """Stop or restart a stream's worker (the console, ``POST /v1/streams/{id}/stop|restart``)."""
+
+    kind: str  # "stop" or "restart"
+    stream_id: str
+
+
+@dataclass(frozen=True)
 class _Started:
     stream_id: str
     run_id: str
     pid: int | None
 
 
-Command = HookEvent | Reconcile | Tick
+Command = HookEvent | Reconcile | Tick | OperatorCommand
 
 
 class ActorBusy(RuntimeError):
@@ -234,6 +242,13 @@ class SupervisorActor:
             return Decision(Admission.accepted, effects)
         if isinstance(command, Tick):
             return Decision(Admission.accepted)
+        if isinstance(command, OperatorCommand):
+            with log_context(streamId=command.stream_id, correlationId="operator"):
+                act = self.supervisor.operator_stop if command.kind == "stop" else self.supervisor.operator_restart
+                decision = act(command.stream_id, now)
+                if decision is not None:
+                    self._execute(decision.effects)
+                return decision
         raise TypeError(f"unknown command {command!r}")
 
     def _remember(self) -> None:

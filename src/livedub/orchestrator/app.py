@@ -25,7 +25,7 @@ from livedub import __version__
 from livedub.config.stream_query import DEFAULT_SETTINGS, parse_stream_query
 from livedub.media.paths import InvalidPath, peer_address, stream_id_from_ingest_path
 from livedub.obs.logging import log_context
-from livedub.orchestrator.actor import ActorBusy, HookEvent
+from livedub.orchestrator.actor import ActorBusy, HookEvent, OperatorCommand
 from livedub.orchestrator.console import add_console
 from livedub.orchestrator.supervisor import Admission, Decision
 
@@ -96,6 +96,8 @@ class StreamView(BaseModel):
     lastError: str | None
     lastExitCode: int | None
     degradedReason: str | None
+    stoppedByOperator: bool = Field(False, description="Stopped from the console or POST .../stop: no worker "
+                                    "until a restart or a new publisher.")
     graceRemainingSeconds: float | None
     restartInSeconds: float | None
     settings: dict[str, str]
@@ -298,6 +300,54 @@ def create_app(service: OrchestratorService) -> FastAPI:
         if rec is None:
             return JSONResponse({"error": f"unknown stream {stream_id!r}", "correlationId": ""}, status_code=404)
         return rec.view(service.actor.clock())
+
+    async def operator(kind: Literal["stop", "restart"], stream_id: str, request: Request) -> JSONResponse:
+        token = service.settings.control_token
+        authorization = request.headers.get("authorization", "")
+        if token is not None:
+            if not _bearer_matches(authorization, token.get_secret_value()):
+                return error(401, "missing or wrong control token (Authorization: Bearer <ORCH_CONTROL_TOKEN>)",
+                             "operator", {"WWW-Authenticate": "Bearer"})
+        else:
+            client = peer_address(request.client.host if request.client else "")
+            if client is None or not client.is_loopback:
+                return error(403, "stop and restart are open to loopback clients only; set ORCH_CONTROL_TOKEN "
+                             "to allow them from elsewhere", "operator")
+        try:
+            decision = await service.actor.submit(OperatorCommand(kind, stream_id))
+        except ActorBusy as exc:
+            return error(503, str(exc), "operator", {"Retry-After": "1"})
+        if decision is None:
+            return error(404, f"unknown stream {stream_id!r}", "operator")
+        assert isinstance(decision, Decision)
+        log.info("operator command", extra={"streamId": stream_id, "command": kind,
+                                            "result": decision.admission.value, "detail": decision.detail})
+        status = 429 if decision.admission == Admission.at_capacity else 202
+        rec = service.supervisor.get(stream_id)
+        return JSONResponse({"result": decision.admission.value, "detail": decision.detail,
+                             "stream": rec.view(service.actor.clock()) if rec is not None else None},
+                            status_code=status)
+
+    @app.post("/v1/streams/{stream_id}/stop", status_code=202, tags=["streams"],
+              summary="Stop the stream's worker; it stays stopped until a restart or a new publisher",
+              responses={401: {"model": ErrorBody, "description": "ORCH_CONTROL_TOKEN is set and was not sent"},
+                         403: {"model": ErrorBody,
+                               "description": "no ORCH_CONTROL_TOKEN and the client is not on loopback"},
+                         503: {"model": ErrorBody, "description": "The orchestrator is busy or stopping."},
+                         404: {"model": ErrorBody, "description": "Unknown stream."}})
+    async def stop_stream(request: Request, stream_id: str = Path(..., pattern=STREAM_ID_PARAM)) -> JSONResponse:
+        return await operator("stop", stream_id, request)
+
+    @app.post("/v1/streams/{stream_id}/restart", status_code=202, tags=["streams"],
+              summary="A new worker for the stream (its running one is stopped first; clears degraded)",
+              responses={401: {"model": ErrorBody, "description": "ORCH_CONTROL_TOKEN is set and was not sent"},
+                         403: {"model": ErrorBody,
+                               "description": "no ORCH_CONTROL_TOKEN and the client is not on loopback"},
+                         503: {"model": ErrorBody, "description": "The orchestrator is busy or stopping."},
+                         404: {"model": ErrorBody, "description": "Unknown stream."},
+                         429: {"description": "ORCH_MAX_WORKERS streams already active"}})
+    async def restart_stream(request: Request, stream_id: str = Path(..., pattern=STREAM_ID_PARAM)) -> JSONResponse:
+        return await operator("restart", stream_id, request)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness: the supervisor task runs")
     async def healthz() -> JSONResponse:

@@ -65,6 +65,8 @@ class StreamRecord:
     last_exit_code: int | None = None
     degraded_reason: str | None = None
     degraded_source_id: str = ""
+    held: bool = False  # stopped by the operator: no worker until a restart or a new publisher
+    held_source_id: str = ""
     last_event_at: float = float("-inf")  # newest ready/not-ready applied (for reconciliation)
     ended_sources: deque[str] = field(default_factory=lambda: deque(maxlen=ENDED_SOURCES_KEPT))
     last_correlation_id: str = ""
@@ -85,6 +87,7 @@ class StreamRecord:
             "lastError": self.last_error,
             "lastExitCode": self.last_exit_code,
             "degradedReason": self.degraded_reason,
+            "stoppedByOperator": self.held,
             "graceRemainingSeconds": None if self.grace_deadline is None
             else round(max(0.0, self.grace_deadline - now), 3),
             "restartInSeconds": None if self.backoff_deadline is None

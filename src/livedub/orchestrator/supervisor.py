@@ -105,6 +105,8 @@ class Supervisor:
         if rec is not None and rec.state == StreamState.degraded and (not source_id or
                                                                      source_id == rec.degraded_source_id):
             return Decision(Admission.duplicate, detail="stream is degraded; waiting for a new publisher")
+        if rec is not None and rec.held and (not source_id or source_id == rec.held_source_id):
+            return Decision(Admission.duplicate, detail="stopped by the operator; restart it or publish again")
         occupying = rec is not None and rec.state in OCCUPYING
         if not occupying and self.occupied_slots() >= self.policy.max_workers:
             # remember the settings: reconciliation starts the stream once a slot frees up
@@ -125,11 +127,9 @@ class Supervisor:
             rec.source_id = source_id
         if source_type:
             rec.source_type = source_type
+        rec.held = False  # a new publisher: the operator's stop was for the one before
         if rec.state == StreamState.degraded:
-            rec.crashes.clear()
-            rec.degraded_reason = None
-            rec.degraded_source_id = ""
-            self._set_state(rec, StreamState.idle, now)
+            self._clear_degraded(rec, now)
         if rec.state == StreamState.backoff and new_source:
             # a new publisher (the media server came back, the encoder reconnected) is a fresh reason
             # to try: it does not wait out the backoff of the crashes its predecessor's loss caused
@@ -188,7 +188,7 @@ class Supervisor:
         rec.last_exit_code = exit_code
         if rec.state == StreamState.stopping:
             rec.stops += 1
-            if rec.live:  # a ready arrived while it was stopping
+            if rec.live and not rec.held:  # a ready arrived while it was stopping, or a restart
                 rec.settings = rec.next_settings or rec.settings
                 rec.next_settings = None
                 self._set_state(rec, StreamState.idle, now)
@@ -200,6 +200,9 @@ class Supervisor:
             if exit_code not in (0, None) or error:
                 rec.last_error = error or f"worker exited with code {exit_code} after its ingest ended"
             rec.grace_deadline = None
+            self._set_state(rec, StreamState.idle, now)
+            return ()
+        if rec.held:  # the operator stopped it (an exit racing the stop)
             self._set_state(rec, StreamState.idle, now)
             return ()
         if exit_code == 0 and not error:
@@ -265,7 +268,7 @@ class Supervisor:
             rec = self._streams.get(stream_id)
             if rec is not None and rec.last_event_at > observed_at:
                 continue
-            if rec is not None and rec.state == StreamState.degraded:
+            if rec is not None and (rec.state == StreamState.degraded or rec.held):
                 continue
             if rec is None or rec.state == StreamState.idle:
                 if self.occupied_slots() >= self.policy.max_workers:
@@ -293,6 +296,56 @@ class Supervisor:
             elif rec.state == StreamState.stopping or rec.state == StreamState.idle:
                 rec.live = False
         return tuple(effects)
+
+    # -- the operator ----------------------------------------------------------------------------
+    def operator_stop(self, stream_id: str, now: float) -> Decision | None:
+        """Stop the stream's worker and keep it stopped while this publisher stays (None: unknown stream).
+
+        The ingest stays published (viewers of the output see it end); a restart, or a new publisher
+        (another source id), brings the dub back. Reconciliation leaves a stopped stream alone."""
+        rec = self._streams.get(stream_id)
+        if rec is None:
+            return None
+        rec.held, rec.held_source_id = True, rec.source_id
+        rec.next_settings = None
+        rec.grace_deadline = None
+        log.info("stream stopped by the operator", extra={"streamId": stream_id})
+        if rec.state in (StreamState.starting, StreamState.running) and rec.run_id:
+            self._set_state(rec, StreamState.stopping, now)
+            return Decision(Admission.accepted, (StopWorker(stream_id, rec.run_id, "stopped by the operator", ""),))
+        if rec.state in (StreamState.backoff, StreamState.degraded):
+            self._clear_degraded(rec, now)
+        return Decision(Admission.accepted if rec.state != StreamState.stopping else Admission.duplicate)
+
+    def operator_restart(self, stream_id: str, now: float) -> Decision | None:
+        """A new worker for the stream now: its running one is stopped first; a degraded, backing-off or
+        operator-stopped stream starts again (its crash history cleared). None: unknown stream."""
+        rec = self._streams.get(stream_id)
+        if rec is None:
+            return None
+        rec.held, rec.held_source_id = False, ""
+        if rec.state in (StreamState.backoff, StreamState.degraded):
+            self._clear_degraded(rec, now)
+        log.info("stream restart requested by the operator", extra={"streamId": stream_id, "live": rec.live})
+        if not rec.live:
+            return Decision(Admission.duplicate, detail="no publisher on this stream: nothing to restart")
+        if rec.state in (StreamState.starting, StreamState.running) and rec.run_id:
+            self._set_state(rec, StreamState.stopping, now)  # its exit starts the new one (live, not held)
+            return Decision(Admission.accepted, (StopWorker(stream_id, rec.run_id, "restart requested by the operator",
+                                                            ""),), worker_starting=True)
+        if rec.state == StreamState.idle:
+            if self.occupied_slots() >= self.policy.max_workers:
+                return Decision(Admission.at_capacity, detail=f"{self.policy.max_workers} streams already active")
+            return Decision(Admission.accepted, (self._start(rec, now, "operator"),), worker_starting=True)
+        return Decision(Admission.accepted, detail="worker stopping; a new one starts after it exits",
+                        worker_starting=True)
+
+    def _clear_degraded(self, rec: StreamRecord, now: float) -> None:
+        rec.crashes.clear()
+        rec.degraded_reason = None
+        rec.degraded_source_id = ""
+        rec.backoff_deadline = None
+        self._set_state(rec, StreamState.idle, now)
 
     def stop_all(self, now: float, reason: str = "orchestrator shutting down") -> tuple[Effect, ...]:
         """Stop every worker (shutdown). Streams are left not live, so nothing restarts."""

@@ -361,3 +361,92 @@ def test_the_console_page_its_player_and_its_feed_of_streams_with_watch_urls(sta
     (view,) = snapshot["streams"]
     assert view["streamId"] == "abc" and view["state"] == "running"
     assert view["watch"] == {"hls": "http://media:8888/hls/abc/out/index.m3u8"}
+
+
+def test_the_operator_stops_a_stream_that_stays_stopped_then_restarts_it(stack) -> None:  # type: ignore[no-untyped-def]
+    client, launcher, media, service = stack(reconcile_interval="100ms")
+    media.live = {"abc"}
+    client.post("/v1/mediamtx/events/ready", json=EVENT)
+    assert wait_until(lambda: stream(client, "abc")["state"] == "running", 5)
+    first_run = stream(client, "abc")["runId"]
+
+    stopped = client.post("/v1/streams/abc/stop")
+    assert stopped.status_code == 202 and stopped.json()["result"] == "accepted", stopped.text
+    assert wait_until(lambda: stream(client, "abc")["state"] == "idle", 5)
+    assert stream(client, "abc")["stoppedByOperator"] is True and launcher.streams() == []
+    # the publisher is still there: neither a repeated ready nor reconciliation brings the worker back
+    again = client.post("/v1/mediamtx/events/ready", json=EVENT).json()
+    assert again["result"] == "duplicate" and "operator" in again["detail"]
+    passes = service.reconciler.completed
+    assert wait_until(lambda: service.reconciler.completed >= passes + 2, 5)
+    assert stream(client, "abc")["state"] == "idle" and launcher.streams() == []
+
+    restarted = client.post("/v1/streams/abc/restart")
+    assert restarted.status_code == 202 and restarted.json()["result"] == "accepted", restarted.text
+    assert wait_until(lambda: stream(client, "abc")["state"] == "running", 5)
+    view = stream(client, "abc")
+    assert view["runId"] != first_run and view["stoppedByOperator"] is False and view["restarts"] == 0
+
+    # a restart of a running stream: its worker is replaced, never two at once
+    second_run = view["runId"]
+    assert client.post("/v1/streams/abc/restart").status_code == 202
+    assert wait_until(lambda: stream(client, "abc")["state"] == "running"
+                      and stream(client, "abc")["runId"] != second_run, 5)
+    assert launcher.violations == [] and launcher.streams() == ["abc"]
+    assert client.post("/v1/streams/nope/stop").status_code == 404
+
+
+def test_a_new_publisher_ends_the_operators_stop(stack) -> None:  # type: ignore[no-untyped-def]
+    client, _launcher, _media, _service = stack()
+    client.post("/v1/mediamtx/events/ready", json=EVENT)
+    assert wait_until(lambda: stream(client, "abc")["state"] == "running", 5)
+    client.post("/v1/streams/abc/stop")
+    assert wait_until(lambda: stream(client, "abc")["state"] == "idle", 5)
+    back = client.post("/v1/mediamtx/events/ready", json={**EVENT, "sourceId": "c9"}).json()
+    assert back["result"] == "accepted" and back["workerStarting"] is True
+    assert wait_until(lambda: stream(client, "abc")["state"] == "running", 5)
+
+
+def test_a_degraded_stream_restarts_on_the_operators_word(stack) -> None:  # type: ignore[no-untyped-def]
+    client, launcher, _media, _service = stack(restart_max_in_window=1)
+    client.post("/v1/mediamtx/events/ready", json=EVENT)
+    for _ in range(2):
+        assert wait_until(lambda: stream(client, "abc")["state"] == "running", 5)
+        launcher.crash("abc", code=1)
+    assert wait_until(lambda: stream(client, "abc")["state"] == "degraded", 5)
+    assert client.post("/v1/streams/abc/restart").status_code == 202
+    assert wait_until(lambda: stream(client, "abc")["state"] == "running", 5)
+    assert stream(client, "abc")["degradedReason"] is None
+
+
+def test_operator_endpoints_need_the_control_token_when_one_is_set(stack) -> None:  # type: ignore[no-untyped-def]
+    token = "c0ntrol-t0ken"
+    client, _launcher, _media, _service = stack(control_token=token)
+    client.post("/v1/mediamtx/events/ready", json=EVENT)
+    assert wait_until(lambda: stream(client, "abc")["state"] == "running", 5)
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        response = client.post("/v1/streams/abc/stop", headers=headers)
+        assert response.status_code == 401 and token not in response.text
+    assert stream(client, "abc")["state"] == "running"
+    ok = client.post("/v1/streams/abc/stop", headers={"Authorization": f"Bearer {token}"})
+    assert ok.status_code == 202
+
+
+def test_livedub_streams_stop_and_restart_call_the_same_endpoints(stack) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from livedub.cli.main import cli
+
+    client, _launcher, _media, _service = stack()
+    client.post("/v1/mediamtx/events/ready", json=EVENT)
+    assert wait_until(lambda: stream(client, "abc")["state"] == "running", 5)
+    url = str(client.base_url)
+    stopped = CliRunner().invoke(cli, ["streams", "stop", "abc", "--url", url])
+    assert stopped.exit_code == 0 and "abc: stop accepted" in stopped.output, stopped.output
+    assert wait_until(lambda: stream(client, "abc")["stoppedByOperator"] and stream(client, "abc")["state"] == "idle", 5)
+    listed = CliRunner().invoke(cli, ["streams", "list", "--url", url])
+    assert "stopped by the operator" in listed.output, listed.output
+    assert CliRunner().invoke(cli, ["streams", "restart", "abc", "--url", url]).exit_code == 0
+    assert wait_until(lambda: stream(client, "abc")["state"] == "running", 5)
+    unknown = CliRunner().invoke(cli, ["streams", "stop", "nope", "--url", url])
+    assert unknown.exit_code == 1 and "unknown stream" in unknown.output
