@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 import httpx
 
 from livedub.obs.redact import redact_url
-from livedub.proc.launcher import ExitListener, LaunchError, WorkerExit, WorkerHandle, WorkerSpec
+from livedub.orchestrator.remote_runs import RemoteRuns
+from livedub.proc.launcher import ExitListener, LaunchError, WorkerHandle, WorkerSpec
 from livedub.workerhost.api import StartRequest, WorkerList, WorkerState, WorkerView
 
 log = logging.getLogger(__name__)
@@ -56,10 +57,11 @@ class HostHandle:
     watcher: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
-class HostLauncher:
+class HostLauncher(RemoteRuns[HostHandle]):
     def __init__(self, base_url: str, stop_timeout: float = 10.0, *, poll_wait: float = POLL_WAIT,
                  lost_after: float = LOST_AFTER, retry_delays: tuple[float, ...] = RETRY_DELAYS,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
+        super().__init__()
         self.base_url = base_url.rstrip("/")
         self.stop_timeout = stop_timeout
         self.poll_wait = poll_wait
@@ -67,11 +69,9 @@ class HostLauncher:
         self.retry_delays = retry_delays
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
-        self._handles: dict[str, HostHandle] = {}  # run id -> handle not yet reported
         # run ids whose start request is on its way: the host may already run them, but they have no
         # handle yet, and the orphan sweep must not take them for an earlier orchestrator's runs
         self._starting: set[str] = set()
-        self._sweep: asyncio.Task[None] | None = None
 
     # -- the Launcher protocol ------------------------------------------------------------------
     async def start(self, spec: WorkerSpec, on_exit: ExitListener) -> HostHandle:
@@ -132,13 +132,7 @@ class HostLauncher:
 
     async def close(self) -> None:
         """Stop the workers still running, end the pollers, close the connection pool."""
-        await asyncio.gather(*(self.stop(h) for h in list(self._handles.values())), return_exceptions=True)
-        tasks = [h.watcher for h in self._handles.values() if h.watcher is not None]
-        if self._sweep is not None:
-            tasks.append(self._sweep)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._stop_all(self.stop)
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -207,15 +201,6 @@ class HostLauncher:
             view = WorkerView.model_validate(response.json())
             if view.state == WorkerState.exited:
                 self._report(handle, view.exitCode, view.error)
-
-    def _report(self, handle: HostHandle, exit_code: int | None, error: str | None) -> None:
-        if handle.reported:
-            return
-        handle.reported = True
-        self._handles.pop(handle.run_id, None)
-        if handle.watcher is not None and handle.watcher is not asyncio.current_task():
-            handle.watcher.cancel()
-        handle.on_exit(WorkerExit(handle.stream_id, handle.run_id, exit_code, error))
 
     # -- HTTP ------------------------------------------------------------------------------------
     def _timeout(self, read: float) -> httpx.Timeout:

@@ -28,7 +28,8 @@ from typing import Any, Protocol
 
 from livedub.cluster.actor import RunRequest, StreamWorkerActor, actor_name, stream_of
 from livedub.obs.redact import redact_url
-from livedub.proc.launcher import ExitListener, LaunchError, WorkerExit, WorkerHandle, WorkerSpec
+from livedub.orchestrator.remote_runs import RemoteRuns
+from livedub.proc.launcher import ExitListener, LaunchError, WorkerHandle, WorkerSpec
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +85,12 @@ def _import_ray() -> Any:
     return ray
 
 
-class RayLauncher:
+class RayLauncher(RemoteRuns[RayHandle]):
     def __init__(self, address: str, *, namespace: str = "livedub", command: Sequence[str] = (),
                  base_env: Mapping[str, str] | None = None, stop_timeout: float = 10.0,
                  placement: RayPlacement | None = None, placement_timeout: float = PLACEMENT_TIMEOUT,
                  lost_after: float = LOST_AFTER, ray_module: Callable[[], Any] = _import_ray) -> None:
+        super().__init__()
         self.address = address
         self.namespace = namespace
         self.command = list(command)  # empty: each node's own `python -m livedub.cli.main worker`
@@ -101,9 +103,7 @@ class RayLauncher:
         self._ray: Any = None
         self._remote_class: Any = None
         self._connect_lock = asyncio.Lock()
-        self._handles: dict[str, RayHandle] = {}  # run id -> handle not yet reported
         self._starting: set[str] = set()  # stream ids whose start is on its way
-        self._sweep: asyncio.Task[None] | None = None
 
     # -- connection -----------------------------------------------------------------------------
     async def connect(self) -> Any:
@@ -191,13 +191,7 @@ class RayLauncher:
 
     async def close(self) -> None:
         """Stop the workers still running and end the watchers (the orchestrator is exiting)."""
-        await asyncio.gather(*(self.stop(h) for h in list(self._handles.values())), return_exceptions=True)
-        tasks = [h.watcher for h in self._handles.values() if h.watcher is not None]
-        if self._sweep is not None:
-            tasks.append(self._sweep)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._stop_all(self.stop)
         if self._ray is not None:
             await asyncio.to_thread(self._ray.shutdown)
             self._ray = None
@@ -287,15 +281,6 @@ class RayLauncher:
             return
         await asyncio.to_thread(self._kill, handle.actor)
         self._report(handle, None, error)
-
-    def _report(self, handle: RayHandle, exit_code: int | None, error: str | None) -> None:
-        if handle.reported:
-            return
-        handle.reported = True
-        self._handles.pop(handle.run_id, None)
-        if handle.watcher is not None and handle.watcher is not asyncio.current_task():
-            handle.watcher.cancel()
-        handle.on_exit(WorkerExit(handle.stream_id, handle.run_id, exit_code, error))
 
     def _kill(self, actor: Any) -> None:
         try:
