@@ -108,21 +108,39 @@ class LoadingEngine:
     call (the core's deadline decides whether it is still dubbed), so the constant delay covers the
     load. A load that fails is permanent: calls fail with it and :attr:`failure` says why (the worker
     then exits 2). ``quality_rungs`` are known before loading (``StsPipeline.planned_rungs``).
+
+    ``quick_load`` (optional) builds the fastest rung alone first (its light voice over ducking: about
+    a second and a half where every rung takes over ten on a slow day); segments submitted before the
+    full load has ended are voiced by it and reported as ``quick_tier``. A quick load that fails only
+    means waiting for the full one.
     """
 
     def __init__(self, load: Callable[[], DubEngine], *, quality_rungs: tuple[str, ...] = (),
-                 wait_s: float = 120.0, on_ready: Callable[[DubEngine, float], None] | None = None) -> None:
+                 wait_s: float = 120.0, on_ready: Callable[[DubEngine, float], None] | None = None,
+                 quick_load: Callable[[], DubEngine] | None = None, quick_tier: str = "fastest") -> None:
         self.quality_rungs = quality_rungs
         self._wait_s = wait_s
         self._ready = threading.Event()
+        self._usable = threading.Event()  # the quick engine or the full one is there (or the load ended)
         self._engine: DubEngine | None = None
+        self._quick: DubEngine | None = None
+        self._quick_tier = quick_tier
         self._failure: str | None = None
         self._on_ready = on_ready
-        self._thread = threading.Thread(target=self._load, args=(load,), name="sts-load", daemon=True)
+        self._thread = threading.Thread(target=self._load, args=(load, quick_load), name="sts-load", daemon=True)
         self._thread.start()
 
-    def _load(self, load: Callable[[], DubEngine]) -> None:
+    def _load(self, load: Callable[[], DubEngine], quick_load: Callable[[], DubEngine] | None) -> None:
         started = time.monotonic()
+        if quick_load is not None:
+            try:
+                self._quick = quick_load()
+                log.info("the fastest rung is ready; the other rungs are still loading",
+                         extra={"loadSeconds": round(time.monotonic() - started, 2), "tier": self._quick_tier})
+            except Exception as exc:  # noqa: BLE001 - only an early start is lost: the full load decides
+                log.warning("the fastest rung could not be loaded on its own; waiting for every rung",
+                            extra={"reason": f"{type(exc).__name__}: {exc}"})
+            self._usable.set()
         try:
             engine = load()
             rungs = tuple(getattr(engine.processor, "quality_rungs", ()) or ())
@@ -137,6 +155,8 @@ class LoadingEngine:
             log.exception("the STS models could not be loaded", extra={"reason": self._failure})
         finally:
             self._ready.set()
+            self._usable.set()
+            self._quick = None  # the full engine serves from now on (its cache holds what they share)
         if self._engine is not None and self._on_ready is not None:
             self._on_ready(self._engine, time.monotonic() - started)
 
@@ -155,6 +175,13 @@ class LoadingEngine:
         return self.ready
 
     def process(self, segment: SpeechSegment) -> DubbedAudio:
+        if not self._usable.wait(self._wait_s):
+            raise StsError(f"the STS models are still loading after {self._wait_s:g} s")
+        engine, quick = self._engine, self._quick
+        if engine is not None:
+            return engine.processor.process(segment)
+        if quick is not None and not self._ready.is_set():
+            return replace(quick.processor.process(segment), tier=self._quick_tier)
         if not self._ready.wait(self._wait_s):
             raise StsError(f"the STS models are still loading after {self._wait_s:g} s")
         if self._engine is None:
@@ -162,7 +189,9 @@ class LoadingEngine:
         return self._engine.processor.process(segment)
 
     def background(self, fragment: AudioFragment) -> np.ndarray:
-        """The loaded separator's; while loading the core's fallback renderer ducks instead."""
-        if self._engine is None or self._engine.separator is None:
+        """The loaded separator's (the quick engine's ducking before that); with neither yet, the
+        core's fallback renderer ducks instead."""
+        engine = self._engine or self._quick
+        if engine is None or engine.separator is None:
             raise RuntimeError("no speech/background separator yet (the STS models are loading)")
-        return self._engine.separator.background(fragment)
+        return engine.separator.background(fragment)

@@ -80,3 +80,39 @@ def test_fault_injection_keeps_the_planned_rungs_so_the_load_succeeds() -> None:
     assert engine.wait(10) is True and engine.failure is None
     with pytest.raises(StsError, match="injected failure"):
         engine.process(segment())
+
+
+def test_the_fastest_rung_voices_the_first_segments_while_the_others_load() -> None:
+    release = threading.Event()
+
+    def full() -> DubEngine:
+        release.wait(10)
+        return DubEngine(ToneSts(base_hz=880.0))
+
+    engine = LoadingEngine(full, quick_load=lambda: DubEngine(ToneSts(base_hz=220.0)), quick_tier="fastest")
+    early = engine.process(segment())  # answered at once, by the quick engine
+    assert early.tier == "fastest" and not engine.ready
+    release.set()
+    assert engine.wait(10)
+    late = engine.process(segment())
+    assert late.tier != "fastest" and not np.array_equal(late.samples, early.samples)
+
+
+def test_a_quick_load_that_fails_only_means_waiting_for_the_full_one() -> None:
+    def broken() -> DubEngine:
+        raise Unavailable("pico: not installed")
+
+    engine = LoadingEngine(lambda: DubEngine(ToneSts()), quick_load=broken)
+    result = engine.process(segment())
+    assert engine.ready and result.tier != "fastest"
+
+
+def test_a_cold_worker_loads_the_fast_voice_over_ducking_first() -> None:
+    from livedub.worker.dub_path import quick_settings
+
+    worker = load_settings(WorkerSettings, env={"WORKER_TARGET_LANG": "es", "WORKER_STS_MODE": "real",
+                                                "WORKER_TTS_VOICE": "ef_dora"})
+    quick = quick_settings(worker)
+    assert quick is not None and quick.separator == "duck" and quick.tts_voice == "es-pico"
+    assert quick.target_lang == "es" and worker.tts_voice == "ef_dora"  # the stream's own settings unchanged
+    assert quick_settings(worker.model_copy(update={"target_lang": "pt"})) is None  # Pico has no Portuguese

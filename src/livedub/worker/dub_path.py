@@ -113,8 +113,23 @@ def _loading_engine(worker: WorkerSettings, paths: PathSettings) -> LoadingEngin
 
     # an unknown voice or language (Unavailable) is a settings error now, not after a load
     rungs = StsPipeline.planned_rungs(StsConfig.from_settings(worker, paths))
+    quick = quick_settings(worker) if "fastest" in rungs else None
     return LoadingEngine(lambda: create_engine(worker, paths, warm_up=True), quality_rungs=rungs,
-                         on_ready=lambda engine, seconds: _log_ready(engine, seconds, worker))
+                         on_ready=lambda engine, seconds: _log_ready(engine, seconds, worker),
+                         quick_load=(lambda: create_engine(quick, paths, warm_up=True)) if quick else None)
+
+
+def quick_settings(worker: WorkerSettings) -> WorkerSettings | None:
+    """The fastest rung alone (the language's fast voice over ducking), for a cold worker's first
+    segments; None when that rung needs the slow models anyway (no fast voice for the language)."""
+    from livedub.sts import registry
+    from livedub.sts.registry import Stage
+    from livedub.sts.voices import fast_voice
+
+    voice = fast_voice(worker.target_lang)
+    if voice is None or not registry.spec(Stage.tts, voice.provider).availability().ok:
+        return None
+    return worker.model_copy(update={"separator": "duck", "tts": "", "tts_voice": voice.name})
 
 
 def _log_ready(engine: DubEngine, seconds: float, worker: WorkerSettings) -> None:
