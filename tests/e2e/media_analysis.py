@@ -148,16 +148,22 @@ def longest_silence_s(samples: np.ndarray, threshold: float = 0.001) -> float:
 
 
 def best_lag_s(search: np.ndarray, reference: np.ndarray) -> float:
-    """Where ``reference`` lies in ``search`` (seconds from its start), to the sample, by cross-correlation.
+    """Where ``reference`` lies in ``search`` (seconds from its start), to the sample, by normalised
+    cross-correlation.
 
     Every sample offset is tried (via FFT): on music a coarser grid can miss the true peak by a fraction of
-    a millisecond, and then a neighbouring beat or period of the music scores higher than the true offset."""
+    a millisecond, and then a neighbouring beat or period of the music scores higher than the true offset.
+    Each offset's score is divided by the energy of the stretch of ``search`` it covers: where the music
+    fades, a plain correlation favours the offsets that reach into the louder part over the true one."""
     if len(search) < len(reference) or not len(reference):
         raise ValueError(f"search ({len(search)} samples) must be at least as long as reference ({len(reference)})")
+    search, reference = search.astype(np.float64), reference.astype(np.float64)
     size = 1 << int(np.ceil(np.log2(len(search) + len(reference))))
-    spectrum = np.fft.rfft(search.astype(np.float64), size) * np.conj(np.fft.rfft(reference.astype(np.float64), size))
+    spectrum = np.fft.rfft(search, size) * np.conj(np.fft.rfft(reference, size))
     scores = np.fft.irfft(spectrum, size)[:len(search) - len(reference) + 1]
-    return float(np.argmax(scores)) / RATE
+    energy = np.concatenate([[0.0], np.cumsum(search ** 2)])
+    covered = energy[len(reference):] - energy[:len(search) - len(reference) + 1]
+    return float(np.argmax(scores / np.sqrt(np.maximum(covered, 1e-12)))) / RATE
 
 
 def dominant_frequency(samples: np.ndarray, start_s: float, end_s: float) -> float:

@@ -63,7 +63,8 @@ SYNC_TOLERANCE_S = 0.040
 EDGE_TOLERANCE_S = 1.0
 GAP_S = 2.5  # music between the prompts: longer than the dub's run-on (WORKER_SEGMENT_SPILL) plus margins
 VIEWER_PATIENCE_US = "20000000"  # 20 s: more than the delay (5 s) plus the worker's start
-RUN_ON_S = 1.1  # after speech ends the dub may still speak this long (1 s spill, 0.1 s of VAD hangover)
+SPILL_S = 1.0  # WORKER_SEGMENT_SPILL's default: how far past its segment's last fragment a dub may run on
+FADE_S = 0.1  # a dub's fade in and out around where the run bundle says its voice plays
 
 
 @dataclass
@@ -230,14 +231,40 @@ def test_at_least_95_percent_of_speech_segments_are_dubbed_and_none_by_pass_thro
     assert not any(f["fallback"] == "pass-through" for f in speech), report
 
 
+def _voice_spans(live_run: LiveRun, aligned: Alignment) -> list[tuple[float, float, float]]:
+    """Where each dub's voice plays (the run bundle's ``voiceSpanNs``), in input time, with the end of its
+    segment's last fragment: (voice start, voice end, segment end)."""
+    first_pts = min(f["startPtsNs"] for f in live_run.fragments)
+
+    def at(pts: int) -> float:
+        return (pts - first_pts) / 1e9 + aligned.in_start
+
+    ends: dict[str, int] = {}
+    for f in live_run.fragments:
+        if f["segmentId"]:
+            ends[f["segmentId"]] = max(ends.get(f["segmentId"], 0), f["startPtsNs"] + f["durationNs"])
+    return [(at(f["startPtsNs"] + f["voiceSpanNs"][0]), at(f["startPtsNs"] + f["voiceSpanNs"][1]),
+             at(ends[f["segmentId"]])) for f in live_run.fragments if f["voiceSpanNs"] and f["segmentId"]]
+
+
 def _music_spans(live_run: LiveRun, aligned: Alignment) -> list[tuple[float, float]]:
-    """Where nobody speaks in the input nor in the dub (past its run-on), within the recording."""
+    """Where nobody speaks in the input nor in the dub (where the run bundle says a voice plays, which
+    test_every_dub_stays_within_its_segment_and_spill bounds), within the recording."""
+    voices = sorted((lo - FADE_S, hi + FADE_S) for lo, hi, _ in _voice_spans(live_run, aligned))
     spans = []
     for lo, hi in live_run.clip.music_only_spans(margin_s=0.3):
-        lo = lo + RUN_ON_S if lo > 1.0 else lo  # not the lead-in: it follows no speech
-        if hi - lo >= 0.5 and lo + aligned.shift >= aligned.out_start:
-            spans.append((lo, hi))
+        pieces = [(lo, hi)]
+        for v_lo, v_hi in voices:
+            pieces = [part for a, b in pieces for part in ((a, min(b, v_lo)), (max(a, v_hi), b)) if part[1] > part[0]]
+        spans += [(a, b) for a, b in pieces if b - a >= 0.5 and a + aligned.shift >= aligned.out_start]
     return spans
+
+
+def test_every_dub_stays_within_its_segment_and_spill(live_run: LiveRun, aligned: Alignment) -> None:
+    """A dub runs on at most WORKER_SEGMENT_SPILL past its segment's last fragment."""
+    voices = _voice_spans(live_run, aligned)
+    assert len(voices) >= 8, voices
+    assert all(lo < hi <= end + SPILL_S + 0.01 for lo, hi, end in voices), voices
 
 
 def test_the_music_in_the_gaps_is_kept(live_run: LiveRun, aligned: Alignment) -> None:
