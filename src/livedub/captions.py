@@ -33,8 +33,9 @@ class Cue:
 
 
 class CaptionTrack:
-    """Cues from output blocks in play order. ``origin_ns``: the output time that is 00:00:00 in the
-    written file (default: the first block's)."""
+    """Cues from output blocks in play order. ``origin_ns``: the input time that is 00:00:00 in the
+    written file (default: the first block's); the output runs a constant delay behind the input,
+    so cue times relative to it are the output's."""
 
     def __init__(self, text: CaptionText = CaptionText.translation, origin_ns: int | None = None) -> None:
         self._field = text
@@ -45,9 +46,9 @@ class CaptionTrack:
 
     def add(self, block: OutputBlock) -> None:
         if self._origin is None:
-            self._origin = block.pts
+            self._origin = block.input_pts
         result = block.result
-        end = block.pts + block.duration - self._origin
+        end = block.input_pts + block.duration - self._origin
         if result.status is not FragmentStatus.dubbed or result.segment_id is None:
             self._segment = None
             return
@@ -60,7 +61,7 @@ class CaptionTrack:
         if not text:
             self._segment = None
             return
-        start = block.pts - self._origin
+        start = block.input_pts - self._origin
         self._segment, self._placed = result.segment_id, result.voice_span_ns is not None
         if result.voice_span_ns is not None:  # exactly where the voice plays
             self._cues.append(Cue(start + result.voice_span_ns[0], start + result.voice_span_ns[1], text))

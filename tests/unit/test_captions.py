@@ -16,7 +16,6 @@ from livedub.core.messages import (
 )
 
 S = 1_000_000_000
-DELAY = 5 * S
 
 
 def block(sequence: int, status: FragmentStatus, segment: str | None = None, *, text: str | None = None,
@@ -28,7 +27,7 @@ def block(sequence: int, status: FragmentStatus, segment: str | None = None, *, 
     result = FragmentResult(fragment.id, sequence, start, duration, status, FragmentTiming(0, 0),
                             transcript=f"en: {text}" if text else None, translation=text, segment_id=segment,
                             voice_span_ns=voice)
-    return OutputBlock(sequence, start + DELAY, samples, result, fragment)
+    return OutputBlock(sequence, samples, result, fragment)
 
 
 def track(blocks: list[OutputBlock], text: CaptionText = CaptionText.translation) -> list[Cue]:

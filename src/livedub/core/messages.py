@@ -18,6 +18,8 @@ from livedub.config.settings import Fallback
 
 SAMPLE_RATE = 48_000
 CHANNELS = 2
+SAMPLE_FORMAT = "S16LE"  # the core's int16 samples as GStreamer names them
+BYTES_PER_FRAME = 2 * CHANNELS  # one int16 sample per channel
 NS_PER_S = 1_000_000_000
 
 
@@ -245,15 +247,15 @@ class FragmentResult:
 
 @dataclass(frozen=True, eq=False)
 class OutputBlock:
-    """Audio to play, in order. ``pts`` is the output timestamp: input PTS + the constant delay;
-    ``input_pts`` is the same instant on the input timeline.
+    """Audio to play, in order, on the input timeline: ``input_pts`` is where it starts in the input.
+    The core decides when a block is due (input PTS + the constant delay); mapping it to an output
+    timestamp is the worker's alone (``worker.timing.Timeline``), so a sample's time is mapped once.
 
-    Consecutive blocks are contiguous: ``next.pts == block.pts + block.duration`` within a segment
-    of continuous input. ``samples`` is ``int16`` (n, 2).
+    Consecutive blocks are contiguous: ``next.input_pts == block.input_pts + block.duration`` within a
+    segment of continuous input. ``samples`` is ``int16`` (n, 2).
     """
 
     sequence: int
-    pts: int
     samples: np.ndarray
     result: FragmentResult = field(repr=False)
     fragment: AudioFragment = field(repr=False)  # the input these samples replace

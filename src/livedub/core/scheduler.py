@@ -574,7 +574,7 @@ class StreamingCore:
         else:
             self._counts["dubbed"] += 1
         self._metrics.end_to_end_ms.observe((now - (fragment.start_pts + self._offset)) / 1e6)
-        return OutputBlock(sequence=fragment.sequence, pts=fragment.start_pts + self._config.delay_ns,
+        return OutputBlock(sequence=fragment.sequence,
                            samples=samples, result=result, fragment=fragment)
 
     def _lay_run_on(self, slot: Slot) -> np.ndarray:
