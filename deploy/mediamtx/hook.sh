@@ -1,26 +1,41 @@
 #!/bin/sh
 # livedub hook for MediaMTX runOnReady / runOnNotReady: one JSON POST to the stream orchestrator.
 #
-#   hook.sh ready|not-ready [ORCHESTRATOR_URL]
+#   hook.sh ready|not-ready ORCHESTRATOR_URL [--timeout SECONDS]
 #
 # MediaMTX provides MTX_PATH, MTX_QUERY, MTX_SOURCE_TYPE and MTX_SOURCE_ID in the environment.
 # The body {"path","query","sourceType","sourceId"} is built by jq from those values, never by
 # string pasting, so a query holding quotes, backslashes, newlines or `$(...)` stays data.
-# URL: the argument, else ORCH_PUBLIC_URL, else http://127.0.0.1:8080. Each attempt times out after
-# HOOK_TIMEOUT seconds (default 2); a connection failure, timeout or 5xx is retried once.
-# With ORCH_HOOK_TOKEN set it sends "Authorization: Bearer <token>", handed to curl on stdin
-# (printf is a shell builtin): never on a command line that `ps` shows, never printed.
+# URL and timeout come from the command line (deploy/mediamtx/mediamtx.yml); each attempt times out
+# after --timeout seconds (default 2); a connection failure, timeout or 5xx is retried once.
+# With ORCH_HOOK_TOKEN set (a secret: from the environment only, never an argument) it sends
+# "Authorization: Bearer <token>", handed to curl on stdin (printf is a shell builtin): never on a
+# command line that `ps` shows, never printed.
 # Exit: 0 delivered (2xx), 1 not delivered (MediaMTX logs our stderr), 2 misuse or missing tool.
 # Needs: POSIX sh, jq, curl (deploy/mediamtx/Dockerfile adds jq and curl to the Alpine image).
 # Same contract as `python -m livedub.media.mediamtx_hook`; tests run both against one suite.
 set -u
 
+usage="usage: hook.sh ready|not-ready ORCHESTRATOR_URL [--timeout SECONDS]"
 event="${1:-}"
 case "$event" in
   ready|not-ready) ;;
-  *) echo "usage: hook.sh ready|not-ready [ORCHESTRATOR_URL]" >&2; exit 2 ;;
+  *) echo "$usage" >&2; exit 2 ;;
 esac
-base="${2:-${ORCH_PUBLIC_URL:-http://127.0.0.1:8080}}"
+timeout=2
+if [ $# -eq 4 ] && [ "$3" = "--timeout" ]; then
+  timeout="$4"
+elif [ $# -ne 2 ]; then
+  echo "$usage" >&2; exit 2
+fi
+# a positive number of seconds: digits and at most one dot, with a non-zero digit (curl reads 0 as no limit)
+case "$timeout" in
+  *[!0-9.]*|*.*.*|'') echo "$usage" >&2; exit 2 ;;
+esac
+if [ -z "$(printf '%s' "$timeout" | tr -d '0.')" ]; then
+  echo "$usage" >&2; exit 2
+fi
+base="$2"
 case "$base" in
   http://*|https://*) ;;
   *) echo "livedub hook: orchestrator URL must start with http:// or https:// (got '$base')" >&2; exit 2 ;;
@@ -35,7 +50,6 @@ for tool in jq curl; do
     exit 2
   fi
 done
-timeout="${HOOK_TIMEOUT:-2}"
 url="${base%/}/v1/mediamtx/events/$event"
 
 body=$(jq -cn --arg path "$MTX_PATH" --arg query "${MTX_QUERY:-}" \

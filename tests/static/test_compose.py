@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 
 from livedub.config import load_settings
 from livedub.config.settings import WorkerSettings
+from livedub.media.mediamtx import COMPOSE_HOOK, COMPOSE_PROFILE
 from tests.static._repo import ROOT, hermetic_compose_copy, resolved_compose, run_compose
 
 BASELINE = {"mediamtx", "stream-orchestration"}
@@ -85,12 +87,15 @@ def test_orchestrator_reaches_the_worker_host_by_name(everything: dict[str, Any]
 
 def test_hooks_and_workers_address_services_by_name(everything: dict[str, Any]) -> None:
     services = everything["services"]
-    hook_url = _env(services["mediamtx"])["ORCH_PUBLIC_URL"]
+    # the hook's URL is on its command line in deploy/mediamtx/mediamtx.yml (rendered from COMPOSE_PROFILE)
+    ready = shlex.split(COMPOSE_PROFILE.hook_ready)
+    assert ready[:3] == [*COMPOSE_HOOK, "ready"]
     assert (
-        hook_url
+        ready[3]
         == _env(services["stream-orchestration"])["ORCH_PUBLIC_URL"]
         == "http://stream-orchestration:8080"
     )
+    assert "ORCH_PUBLIC_URL" not in _env(services["mediamtx"])
     for name in LIVEDUB_SERVICES:
         assert _env(services[name])["MEDIA_HOST"] == "mediamtx"
         assert _env(services[name])["MEDIA_BACKEND"] == "mediamtx"

@@ -8,6 +8,7 @@ import click
 
 from livedub.cli.common import fail, settings_or_exit, start_command
 from livedub.config.settings import EgressSettings
+from livedub.media.paths import SOURCE_SCHEMES, has_scheme
 
 
 @click.command(name="forward", help=(
@@ -35,7 +36,7 @@ def forward_cmd(stream_id: str | None, source_url: str | None, retry_initial: st
     except ValueError as exc:
         fail(str(exc))
     ScrubFilter(Scrubber((*destination.secrets(), secret_url))).install()
-    if not settings.source_url.startswith(("rtmp://", "rtmps://", "rtsp://", "rtsps://")):
+    if not has_scheme(settings.source_url, SOURCE_SCHEMES):
         fail("EGRESS_SOURCE_URL (--source-url) must be the rtmp:// or rtsp:// URL of live/<id>/out")
     if settings.stream_id:
         bind_context(streamId=settings.stream_id)

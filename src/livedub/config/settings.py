@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from livedub.config.durations import Duration
 from livedub.config.loader import SettingsBase
+from livedub.media.paths import RTMP_SCHEMES, has_scheme
 
 STREAM_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 RUN_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,80}$"
@@ -499,7 +500,7 @@ class EgressSettings(SettingsBase):
     @field_validator("url")
     @classmethod
     def _rtmp(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().startswith(("rtmp://", "rtmps://")):
+        if value is not None and not has_scheme(value.get_secret_value(), RTMP_SCHEMES):
             raise ValueError("expected an rtmp:// or rtmps:// URL")
         return value
 

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
+from livedub.media.paths import RTMP_SCHEMES
 from livedub.obs.redact import redact_text
 
 STREAM_ID_PLACEHOLDER = "{streamId}"
@@ -57,7 +58,7 @@ def parse_destination(url: str, stream_id: str = "") -> Destination:
         port = parts.port
     except ValueError:
         raise ValueError("EGRESS_URL is not a valid URL (expected rtmp://host[:port]/<app>/<key>)") from None
-    if parts.scheme not in ("rtmp", "rtmps"):
+    if parts.scheme not in RTMP_SCHEMES:
         raise ValueError("EGRESS_URL must start with rtmp:// or rtmps://")
     if not parts.hostname:
         raise ValueError("EGRESS_URL has no host (expected rtmp://host[:port]/<app>/<key>)")

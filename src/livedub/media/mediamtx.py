@@ -20,6 +20,7 @@ import shlex
 import shutil
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -35,6 +36,15 @@ INGEST_REGEX = "~^live/[A-Za-z0-9_-]{1,64}/in$"
 OUTPUT_REGEX = "~^live/[A-Za-z0-9_-]{1,64}/out$"
 LOCAL_ONLY = ("127.0.0.1", "::1")
 PRIVATE_NETWORKS = ("127.0.0.1", "::1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+HOOK_TIMEOUT_S = 2.0  # each attempt of the hook's POST (it retries once)
+COMPOSE_HOOK = ("sh", "/hooks/hook.sh")  # deploy/mediamtx/hook.sh, mounted by deploy/docker-compose.yml
+COMPOSE_ORCHESTRATOR_URL = "http://stream-orchestration:8080"
+
+
+def hook_command(program: Sequence[str], event: str, orchestrator_url: str, timeout_s: float = HOOK_TIMEOUT_S) -> str:
+    """A ``runOnReady``/``runOnNotReady`` command line. The hook token is not on it: a secret, it
+    reaches the hook through MediaMTX's environment (the config file and ``ps`` show command lines)."""
+    return shlex.join([*program, event, orchestrator_url, "--timeout", f"{timeout_s:g}"])
 
 
 @dataclass(frozen=True)
@@ -64,8 +74,8 @@ COMPOSE_PROFILE = MediaMtxConfig(
     control_ips=PRIVATE_NETWORKS,
     worker_ips=PRIVATE_NETWORKS,  # the workers publish from the stream-worker container
     record_path="/recordings/%path/%Y-%m-%d_%H-%M-%S-%f",
-    hook_ready="sh /hooks/hook.sh ready",
-    hook_not_ready="sh /hooks/hook.sh not-ready",
+    hook_ready=hook_command(COMPOSE_HOOK, "ready", COMPOSE_ORCHESTRATOR_URL),
+    hook_not_ready=hook_command(COMPOSE_HOOK, "not-ready", COMPOSE_ORCHESTRATOR_URL),
     origin="rendered from src/livedub/media/mediamtx.py (COMPOSE_PROFILE); edit there, then run "
            "`python -m livedub.media.mediamtx > deploy/mediamtx/mediamtx.yml`",
 )
@@ -221,8 +231,8 @@ class MediaMtxServer(MediaServer):
         cfg = self.config
         if hooks is not None:
             hook = [sys.executable, "-m", "livedub.media.mediamtx_hook"]
-            cfg = replace(cfg, hook_ready=shlex.join([*hook, "ready", hooks.orchestrator_url]),
-                          hook_not_ready=shlex.join([*hook, "not-ready", hooks.orchestrator_url]))
+            cfg = replace(cfg, hook_ready=hook_command(hook, "ready", hooks.orchestrator_url),
+                          hook_not_ready=hook_command(hook, "not-ready", hooks.orchestrator_url))
         return render_config(cfg)
 
     def start(self, hooks: HookTarget | None) -> None:

@@ -1,12 +1,12 @@
 """MediaMTX hook program: ``runOnReady``/``runOnNotReady`` -> one POST to the orchestrator.
 
-    python -m livedub.media.mediamtx_hook ready|not-ready [ORCHESTRATOR_URL]
+    python -m livedub.media.mediamtx_hook ready|not-ready ORCHESTRATOR_URL [--timeout SECONDS]
 
 MediaMTX runs it with ``MTX_PATH``, ``MTX_QUERY``, ``MTX_SOURCE_TYPE`` and ``MTX_SOURCE_ID`` in
 the environment. It sends ``{"path", "query", "sourceType", "sourceId"}`` as JSON (built with
-``json``, so any character in the query is safe) to ``<url>/v1/mediamtx/events/<event>``; the URL
-is the argument, else ``ORCH_PUBLIC_URL``, else ``http://127.0.0.1:8080``. Each attempt times out
-after ``HOOK_TIMEOUT`` seconds (default 2); a connection failure, timeout or 5xx is retried once.
+``json``, so any character in the query is safe) to ``<url>/v1/mediamtx/events/<event>``. The URL
+and the timeout of each attempt (default 2 s) are on the command line ``livedub.media.mediamtx``
+writes; a connection failure, timeout or 5xx is retried once.
 With ``ORCH_HOOK_TOKEN`` in the environment it sends ``Authorization: Bearer <token>`` (never printed).
 Exit codes: 0 delivered (2xx), 1 not delivered (MediaMTX logs it), 2 misuse.
 
@@ -18,6 +18,7 @@ it may hold credentials.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -26,8 +27,9 @@ import urllib.request
 import uuid
 
 EVENTS = ("ready", "not-ready")
-DEFAULT_URL = "http://127.0.0.1:8080"
+DEFAULT_TIMEOUT = 2.0  # seconds per attempt
 RETRY_PAUSE = 0.5
+USAGE = "usage: python -m livedub.media.mediamtx_hook ready|not-ready ORCHESTRATOR_URL [--timeout SECONDS]"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -45,6 +47,7 @@ def _post(url: str, body: bytes, correlation_id: str, timeout: float) -> tuple[i
     """Returns (HTTP status, response text); status 0 for a transport failure."""
     headers = {"Content-Type": "application/json", "X-Correlation-Id": correlation_id,
                "User-Agent": "livedub-mediamtx-hook"}
+    # a secret: read from the environment, never from the command line (``ps`` and the config show that)
     token = _env("ORCH_HOOK_TOKEN")
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -59,13 +62,23 @@ def _post(url: str, body: bytes, correlation_id: str, timeout: float) -> tuple[i
         return 0, str(reason)
 
 
+def parse_args(args: list[str]) -> tuple[str, str, float] | None:
+    """``event URL [--timeout SECONDS]`` -> (event, URL, timeout); None when misused."""
+    if len(args) not in (2, 4) or args[0] not in EVENTS or (len(args) == 4 and args[2] != "--timeout"):
+        return None
+    try:
+        timeout = float(args[3]) if len(args) == 4 else DEFAULT_TIMEOUT
+    except ValueError:
+        return None
+    return (args[0], args[1], timeout) if math.isfinite(timeout) and timeout > 0 else None
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if not args or args[0] not in EVENTS or len(args) > 2:
-        print("usage: python -m livedub.media.mediamtx_hook ready|not-ready [ORCHESTRATOR_URL]", file=sys.stderr)
+    parsed = parse_args(sys.argv[1:] if argv is None else argv)
+    if parsed is None:
+        print(USAGE, file=sys.stderr)
         return EXIT_USAGE
-    event = args[0]
-    base = args[1] if len(args) == 2 else (_env("ORCH_PUBLIC_URL") or DEFAULT_URL)
+    event, base, timeout = parsed
     if not base.startswith(("http://", "https://")):
         print(f"livedub hook: orchestrator URL must start with http:// or https:// (got {base!r})", file=sys.stderr)
         return EXIT_USAGE
@@ -73,10 +86,6 @@ def main(argv: list[str] | None = None) -> int:
     if not payload["path"]:
         print("livedub hook: MTX_PATH is not set (this program is run by MediaMTX hooks)", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        timeout = float(_env("HOOK_TIMEOUT") or 2.0)
-    except ValueError:
-        timeout = 2.0
     url = base.rstrip("/") + f"/v1/mediamtx/events/{event}"
     body = json.dumps(payload, ensure_ascii=True).encode("ascii")
     correlation_id = uuid.uuid4().hex

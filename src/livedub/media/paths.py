@@ -35,12 +35,18 @@ def stream_id_from_ingest_path(path: str) -> str:
     return stream_id
 
 
-SOURCE_SCHEMES = ("rtmp", "rtmps", "rtsp", "rtsps")  # what a worker or forwarder can read from
+RTMP_SCHEMES = ("rtmp", "rtmps")  # what a worker or forwarder can push to
+SOURCE_SCHEMES = (*RTMP_SCHEMES, "rtsp", "rtsps")  # what a worker or forwarder can read from
 
 
 def url_scheme(url: str) -> str:
     """The URL's scheme in lower case; empty when it has none."""
     return url.split("://", 1)[0].lower() if "://" in url else ""
+
+
+def has_scheme(url: str, schemes: tuple[str, ...]) -> bool:
+    """Whether the URL starts with ``<scheme>://`` for one of ``schemes`` (case-insensitive)."""
+    return url_scheme(url) in schemes
 
 
 def source_scheme(url: str) -> str:
@@ -80,7 +86,7 @@ def parse_rtmp_url(url: str) -> RtmpTarget:
     An empty segment after the application (``live//id/in``) is tolerated.
     """
     parts = urlsplit(url)
-    if parts.scheme not in ("rtmp", "rtmps") or not parts.hostname:
+    if parts.scheme not in RTMP_SCHEMES or not parts.hostname:
         raise ValueError("expected rtmp://host[:port]/<application>/<stream key>")
     segments = [s for s in parts.path.split("/") if s]
     if len(segments) < 2:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 from livedub.sts.registry import LoadContext, ProviderSpec
@@ -26,10 +27,12 @@ def _freeze(value: Any) -> Any:
 
 
 class ModelCache:
-    def __init__(self) -> None:
+    def __init__(self, load_lock: Callable[[], AbstractContextManager[Any]] = threading.Lock) -> None:
+        """``load_lock`` makes the lock one key's load is done under (a test can see who reaches it)."""
         self._lock = threading.Lock()
         self._instances: dict[Any, Any] = {}
-        self._loading: dict[Any, threading.Lock] = {}
+        self._loading: dict[Any, AbstractContextManager[Any]] = {}
+        self._load_lock = load_lock
 
     def key(self, provider: ProviderSpec, ctx: LoadContext, options: Mapping[str, Any]) -> Any:
         return (provider.stage.value, provider.name, ctx, _freeze({**provider.options, **options}))
@@ -39,7 +42,7 @@ class ModelCache:
         with self._lock:
             if key in self._instances:
                 return self._instances[key]
-            load_lock = self._loading.setdefault(key, threading.Lock())
+            load_lock = self._loading.setdefault(key, self._load_lock())
         with load_lock:
             with self._lock:
                 if key in self._instances:

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from livedub.config.settings import PathSettings, WorkerSettings
-from livedub.core.messages import AudioFragment, DubbedAudio, SpeechSegment
+from livedub.core.messages import SAMPLE_RATE, AudioFragment, DubbedAudio, SpeechSegment
 from livedub.sts import registry
 from livedub.sts.audio import as_float, resample, to_mono
 from livedub.sts.duration import DurationPolicy, OverflowPolicy, fit_to_slot
@@ -53,7 +53,7 @@ from livedub.sts.voices import VoiceProfile, fast_voice, resolve_voice
 
 log = logging.getLogger(__name__)
 
-OUTPUT_RATE = 48_000
+OUTPUT_RATE = SAMPLE_RATE  # STS output is at the core's rate
 AUTO = "auto"
 
 

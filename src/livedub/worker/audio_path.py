@@ -18,14 +18,12 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 
 from livedub.config.settings import PathSettings, WorkerSettings
-from livedub.core.messages import CHANNELS, NS_PER_S, SAMPLE_RATE
+from livedub.core.messages import BYTES_PER_FRAME, CHANNELS, NS_PER_S, SAMPLE_FORMAT, SAMPLE_RATE
 from livedub.processors import STS_MODES
 
 if TYPE_CHECKING:
     from livedub.processors import DubEngine, LoadingEngine
 
-SAMPLE_FORMAT = "S16LE"  # the core's format (int16, core.messages: SAMPLE_RATE, CHANNELS) as GStreamer names it
-BYTES_PER_FRAME = 2 * CHANNELS
 RAW_CAPS = (f"audio/x-raw,format={SAMPLE_FORMAT},rate={SAMPLE_RATE},channels={CHANNELS},"
             "layout=interleaved,channel-mask=(bitmask)0x3")
 

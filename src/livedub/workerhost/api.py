@@ -9,11 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from livedub.config.settings import STREAM_ID_PATTERN, WorkerSettings
 from livedub.config.stream_query import StreamSettings
+from livedub.media.paths import SOURCE_SCHEMES, has_scheme
 from livedub.proc.launcher import WorkerSpec
 
 RUN_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_WAIT_SECONDS = 30.0  # longest long-poll a client may ask for
-_URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "rtmps://")
 # set from the spec's own fields, never from ``env``
 _IDENTITY = {f"{WorkerSettings.env_prefix}{name.upper()}" for name in ("stream_id", "input_url", "output_url")}
 
@@ -50,7 +50,7 @@ class StartRequest(BaseModel):
     @field_validator("inputUrl", "outputUrl")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not value.startswith(_URL_SCHEMES):
+        if not has_scheme(value, SOURCE_SCHEMES):
             raise ValueError("expected an rtsp:// or rtmp:// URL")
         return value
 

@@ -81,10 +81,11 @@ def orchestrator() -> Iterator[FakeOrchestrator]:
     server.server_close()
 
 
-def run_hook(impl: str, event: str, env: dict[str, str], *args: str, timeout: float = 20) -> subprocess.CompletedProcess:
-    base = {"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO / "src"), "HOOK_TIMEOUT": "1"}
-    return subprocess.run([*IMPLEMENTATIONS[impl], event, *args], env={**base, **env}, check=False, capture_output=True,
-                          timeout=timeout, text=True)
+def run_hook(impl: str, event: str, env: dict[str, str], url: str, timeout: float = 20) -> subprocess.CompletedProcess:
+    """The hook as MediaMTX runs it: ``<event> <url> --timeout 1``, the MTX_* variables in ``env``."""
+    base = {"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO / "src")}
+    return subprocess.run([*IMPLEMENTATIONS[impl], event, url, "--timeout", "1"], env={**base, **env}, check=False,
+                          capture_output=True, timeout=timeout, text=True)
 
 
 MTX = {"MTX_PATH": "live/cam-1/in", "MTX_QUERY": "lang=es&voice=ef_dora", "MTX_SOURCE_TYPE": "rtmpConn",
@@ -129,11 +130,17 @@ def test_any_query_characters_stay_data(impl: str, query: str, orchestrator: Fak
 
 
 @pytest.mark.parametrize("impl", sorted(IMPLEMENTATIONS))
-def test_url_from_orch_public_url(impl: str, orchestrator: FakeOrchestrator) -> None:
+def test_url_and_timeout_come_from_the_command_line_only(impl: str, orchestrator: FakeOrchestrator) -> None:
     _requires(impl)
-    result = run_hook(impl, "ready", {**MTX, "ORCH_PUBLIC_URL": orchestrator.url + "/"})
+    env = {**MTX, "ORCH_PUBLIC_URL": f"http://127.0.0.1:{free_port()}", "HOOK_TIMEOUT": "bogus"}
+    result = run_hook(impl, "ready", env, orchestrator.url + "/")
     assert result.returncode == 0, result.stderr
     assert orchestrator.requests[0][0] == "/v1/mediamtx/events/ready"
+    url = orchestrator.url  # without --timeout: the default
+    result = subprocess.run([*IMPLEMENTATIONS[impl], "not-ready", url], check=False, capture_output=True, text=True,
+                            timeout=20, env={"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO / "src"), **MTX})
+    assert result.returncode == 0, result.stderr
+    assert orchestrator.requests[1][0] == "/v1/mediamtx/events/not-ready"
 
 
 @pytest.mark.parametrize("impl", sorted(IMPLEMENTATIONS))
@@ -182,12 +189,14 @@ def test_a_hanging_orchestrator_times_out(impl: str, orchestrator: FakeOrchestra
     started = time.monotonic()
     result = run_hook(impl, "ready", MTX, orchestrator.url)
     assert result.returncode == 1
-    assert time.monotonic() - started < 6  # two attempts of HOOK_TIMEOUT=1s plus the pause
+    assert time.monotonic() - started < 6  # two attempts of --timeout 1 plus the pause
 
 
 @pytest.mark.parametrize("impl", sorted(IMPLEMENTATIONS))
-@pytest.mark.parametrize(("args", "env"), [((), MTX), (("bogus",), MTX), (("ready", "ftp://x"), MTX),
-                                           (("ready", "http://127.0.0.1:9"), {})])
+@pytest.mark.parametrize(("args", "env"), [
+    ((), MTX), (("bogus",), MTX), (("ready",), MTX), (("ready", "ftp://x"), MTX), (("ready", "http://127.0.0.1:9"), {}),
+    (("ready", "http://127.0.0.1:9", "--timeout"), MTX), (("ready", "http://127.0.0.1:9", "--timeout", "soon"), MTX),
+    (("ready", "http://127.0.0.1:9", "--timeout", "0"), MTX), (("ready", "http://127.0.0.1:9", "--wait", "1"), MTX)])
 def test_misuse_exits_2(impl: str, args: tuple[str, ...], env: dict[str, str]) -> None:
     _requires(impl)
     result = subprocess.run([*IMPLEMENTATIONS[impl], *args], check=False, capture_output=True, text=True, timeout=20,

@@ -40,8 +40,8 @@ def test_compose_config_content() -> None:
     assert conf["pathDefaults"]["record"] is False and conf["pathDefaults"]["recordFormat"] == "fmp4"
     assert conf["pathDefaults"]["recordPath"].startswith("/recordings/%path/")
     ingest = conf["paths"]["~^live/[A-Za-z0-9_-]{1,64}/in$"]
-    assert ingest["runOnReady"] == "sh /hooks/hook.sh ready"
-    assert ingest["runOnNotReady"] == "sh /hooks/hook.sh not-ready"
+    assert ingest["runOnReady"] == "sh /hooks/hook.sh ready http://stream-orchestration:8080 --timeout 2"
+    assert ingest["runOnNotReady"] == "sh /hooks/hook.sh not-ready http://stream-orchestration:8080 --timeout 2"
     assert conf["paths"]["~^live/[A-Za-z0-9_-]{1,64}/out$"] == {}
     # only live/<valid id>/in and /out exist: MediaMTX refuses any other path (../in, "a b/in") itself
     assert set(conf["paths"]) == {"~^live/[A-Za-z0-9_-]{1,64}/in$", "~^live/[A-Za-z0-9_-]{1,64}/out$"}
@@ -62,7 +62,8 @@ def test_native_config_from_settings_and_hook_wiring() -> None:
     assert conf["pathDefaults"]["record"] is True
     assert conf["pathDefaults"]["recordPath"] == "/data/rec/%path/%Y-%m-%d_%H-%M-%S-%f"
     ready = shlex.split(conf["paths"]["~^live/[A-Za-z0-9_-]{1,64}/in$"]["runOnReady"])
-    assert ready == [sys.executable, "-m", "livedub.media.mediamtx_hook", "ready", "http://127.0.0.1:8123"]
+    assert ready == [sys.executable, "-m", "livedub.media.mediamtx_hook", "ready", "http://127.0.0.1:8123",
+                     "--timeout", "2"]
     assert server.worker_input_url("cam") == "rtsp://10.1.2.3:18554/live/cam/in"
     assert server.worker_output_url("cam") == "rtmp://10.1.2.3:11935/live/cam/out"
     assert server.watch_urls("cam")["hls"] == "http://10.1.2.3:18888/live/cam/out/"

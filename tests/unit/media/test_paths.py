@@ -3,7 +3,15 @@ from __future__ import annotations
 import pytest
 
 from livedub.media.nginx import hook_payload, parse_stat_ingest
-from livedub.media.paths import InvalidPath, parse_rtmp_url, stream_id_from_ingest_path
+from livedub.media.paths import (
+    RTMP_SCHEMES,
+    SOURCE_SCHEMES,
+    InvalidPath,
+    has_scheme,
+    parse_rtmp_url,
+    source_scheme,
+    stream_id_from_ingest_path,
+)
 
 
 @pytest.mark.parametrize("path", ["live/abc/in", "/live/abc/in", "live/A-b_9/in"])
@@ -73,3 +81,15 @@ def test_stat_lists_every_published_path() -> None:
 def test_a_trailing_newline_is_not_a_valid_stream_id(path: str) -> None:
     with pytest.raises(InvalidPath):
         stream_id_from_ingest_path(path)
+
+
+@pytest.mark.parametrize(("url", "rtmp", "source"), [
+    ("rtmp://h/live/abc/in", True, True), ("RTMPS://h/app/key", True, True), ("rtsp://h:8554/live/a/out", False, True),
+    ("http://h/app/key", False, False), ("rtmp:/h/app", False, False), ("", False, False)])
+def test_scheme_checks_are_one_case_insensitive_rule(url: str, rtmp: bool, source: bool) -> None:
+    assert has_scheme(url, RTMP_SCHEMES) is rtmp and has_scheme(url, SOURCE_SCHEMES) is source
+    if source:
+        assert source_scheme(url) == url.split(":", 1)[0].lower()
+    else:
+        with pytest.raises(ValueError, match="must start with rtmp://"):
+            source_scheme(url)

@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-import sys
 import threading
-import time
-import types
 
 import pytest
 
@@ -66,35 +63,40 @@ def test_unknown_provider_lists_the_known_ones() -> None:
         registry.spec("asr", "nope")
 
 
-def _inside(thread: threading.Thread, code: types.CodeType) -> bool:
-    """Whether ``thread`` is running ``code`` now (anywhere on its stack)."""
-    frame = sys._current_frames().get(thread.ident or -1)
-    while frame is not None:
-        if frame.f_code is code:
-            return True
-        frame = frame.f_back
-    return False
+class ArrivalLock:
+    """A load lock that counts the callers reaching it in ``arrived`` (one release each)."""
+
+    arrived = threading.Semaphore(0)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        type(self).arrived.release()
+        self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
 
 
 def test_models_load_once_per_configuration_even_when_asked_concurrently() -> None:
-    cache = ModelCache()
+    cache = ModelCache(load_lock=ArrivalLock)
     CountingProvider.loads = 0
     CountingProvider.release.clear()
+    ArrivalLock.arrived = threading.Semaphore(0)
     ctx = LoadContext()
     results: list[object] = []
     threads = [threading.Thread(target=lambda: results.append(cache.get(COUNTING, ctx, {"model": "a"})))
                for _ in range(4)]
     for thread in threads:
         thread.start()
-    # the first load may finish only once every caller is inside get: waiting for it, or loading too
-    deadline = time.monotonic() + 10
-    while not all(_inside(thread, ModelCache.get.__code__) for thread in threads):
-        assert time.monotonic() < deadline, "the callers never reached ModelCache.get"
-        time.sleep(0.001)  # polling the condition above, not waiting for time to pass
+    # the first load may finish only once every caller has reached the load: loading, or waiting for it
+    for _ in threads:
+        assert ArrivalLock.arrived.acquire(timeout=10), "the callers never reached the load"
     CountingProvider.release.set()
     for thread in threads:
-        thread.join()
-    assert CountingProvider.loads == 1 and all(r is results[0] for r in results)
+        thread.join(10)
+    assert CountingProvider.loads == 1 and len(results) == 4 and all(r is results[0] for r in results)
     other = cache.get(COUNTING, ctx, {"model": "b"})
     assert other is not results[0] and CountingProvider.loads == 2
     assert cache.get(COUNTING, LoadContext(device="cuda"), {"model": "a"}) is not results[0]
