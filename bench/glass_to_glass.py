@@ -24,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,8 @@ from tests.e2e.media_analysis import (
     FLASH_PERIOD_S,
     audio_track,
     beep_onsets,
+    flash_beep_pairs,
     flash_times,
-    flash_to_beep_offsets,
     make_marker_flv,
     parse_luma,
     video_frames,
@@ -63,10 +64,17 @@ def relay(mode: str, server: NginxMediaServer, stream_id: str, tmp: Path) -> tup
     return worker.proc, worker
 
 
-def run_mode(mode: str, server: NginxMediaServer, marker: Path, tmp: Path) -> dict[str, Any]:
-    stream_id = f"g2g-{mode}"
+Watch = Callable[[int], Callable[[], dict[str, Any]]]  # relay pid -> stop(), whose result joins the run's
+
+
+def run_mode(mode: str, server: NginxMediaServer, marker: Path, tmp: Path, *, watch: Watch | None = None,
+             stream_id: str | None = None) -> dict[str, Any]:
+    """One marker stream through ``mode``: per-flash added delay (``perFlash``: seconds after the first
+    input flash, delay) and A/V error (``syncAtS``: when in the recording, ``syncErrorMs``)."""
+    stream_id = stream_id or f"g2g-{mode}"
     started = time.monotonic()
     proc, worker = relay(mode, server, stream_id, tmp)
+    stop_watch = watch(proc.pid) if watch is not None else None
     epoch = int(time.time())
     out_flv = tmp / f"{stream_id}.flv"
     recorder = record(server.output(stream_id).ffmpeg_url, out_flv)
@@ -79,35 +87,40 @@ def run_mode(mode: str, server: NginxMediaServer, marker: Path, tmp: Path) -> di
         for reader in (recorder, in_probe, out_probe):
             wait_exit(reader)
     finally:
+        watched = stop_watch() if stop_watch is not None else {}
         for child in (proc, recorder, in_probe, out_probe, publisher):
             terminate(child, 5)
     in_wall = flash_times(parse_luma((tmp / f"{stream_id}-in.txt").read_text()))
     out_wall = flash_times(parse_luma((tmp / f"{stream_id}-out.txt").read_text()))
     configured_ms = (worker.find(state="running") or {}).get("delayMs", 0) if worker else 0
-    delays = pair_delays(in_wall, out_wall, configured_ms / 1000)
+    flashes = pair_flashes(in_wall, out_wall, configured_ms / 1000)
+    delays = [delay for _, delay in flashes]
     in_frames, out_frames = video_frames(marker, tmp), video_frames(out_flv, tmp)
-    reference = statistics.median(flash_to_beep_offsets(flash_times(in_frames), beep_onsets(*audio_track(marker))))
-    offsets = flash_to_beep_offsets(flash_times(out_frames), beep_onsets(*audio_track(out_flv)))
-    sync_ms = [round((o - reference) * 1000, 1) for o in offsets]
+    reference = statistics.median(o for _, o in flash_beep_pairs(flash_times(in_frames), beep_onsets(*audio_track(marker))))
+    pairs = flash_beep_pairs(flash_times(out_frames), beep_onsets(*audio_track(out_flv)))
+    sync_ms = [round((o - reference) * 1000, 1) for _, o in pairs]
     print(f"  {mode}: {len(delays)} flashes, added delay median {statistics.median(delays):.3f} s"
           if delays else f"  {mode}: no flash seen on both sides", flush=True)
     return {"mode": mode, "flashes": len(delays), "perFlashDelayS": [round(d, 3) for d in delays],
             "delayS": round(statistics.median(delays), 3) if delays else None,
-            "syncErrorMs": sync_ms, "outputFrames": len(out_frames), "inputFrames": len(in_frames),
+            "perFlash": [[round(at - flashes[0][0], 2), round(d, 3)] for at, d in flashes] if flashes else [],
+            "syncErrorMs": sync_ms, "syncAtS": [round(at, 2) for at, _ in pairs],
+            "outputFrames": len(out_frames), "inputFrames": len(in_frames),
             "wallS": round(time.monotonic() - started, 1),
-            "configuredDelayMs": configured_ms}
+            "configuredDelayMs": configured_ms, **watched}
 
 
-def pair_delays(in_wall: list[float], out_wall: list[float], expected_s: float) -> list[float]:
-    """Each input flash with the output flash nearest to it plus ``expected_s`` (the configured delay),
-    within half a flash period: unambiguous while the delay beyond the configured one stays under a
-    second, and a flash missing on one side pairs with nothing instead of shifting every pair."""
-    delays = []
+def pair_flashes(in_wall: list[float], out_wall: list[float], expected_s: float) -> list[tuple[float, float]]:
+    """(input flash, added delay): each input flash with the output flash nearest to it plus
+    ``expected_s`` (the configured delay), within half a flash period: unambiguous while the delay
+    beyond the configured one stays under a second, and a flash missing on one side pairs with nothing
+    instead of shifting every pair."""
+    pairs = []
     for flash in in_wall:
         nearest = min(out_wall, key=lambda out: abs(out - flash - expected_s), default=None)
         if nearest is not None and abs(nearest - flash - expected_s) < FLASH_PERIOD_S / 2:
-            delays.append(nearest - flash)
-    return delays
+            pairs.append((flash, nearest - flash))
+    return pairs
 
 
 def write_docs(result: dict[str, Any], docs: Path, json_name: str) -> None:

@@ -119,12 +119,17 @@ def beep_onsets(start: float, samples: np.ndarray) -> list[float]:
 
 
 def flash_to_beep_offsets(flashes: list[float], beeps: list[float]) -> list[float]:
-    offsets = []
+    return [offset for _, offset in flash_beep_pairs(flashes, beeps)]
+
+
+def flash_beep_pairs(flashes: list[float], beeps: list[float]) -> list[tuple[float, float]]:
+    """(flash time, beep - flash) for each flash with a beep within a quarter period of it."""
+    pairs = []
     for flash in flashes:
         nearest = min(beeps, key=lambda b: abs(b - flash), default=None)
         if nearest is not None and abs(nearest - flash) < FLASH_PERIOD_S / 4:
-            offsets.append(nearest - flash)
-    return offsets
+            pairs.append((flash, nearest - flash))
+    return pairs
 
 
 def longest_quiet_gap_s(samples: np.ndarray) -> float:
