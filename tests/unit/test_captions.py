@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from livedub.captions import CaptionText, CaptionTrack, Cue, to_srt, to_webvtt, write_captions
+from livedub.core.captions import CaptionText, CaptionTrack, Cue, to_srt, to_webvtt, write_captions
 from livedub.core.messages import (
     AudioFragment,
     FragmentResult,

@@ -1,4 +1,6 @@
-"""The run bundle: ``<root>/streams/<id>/runs/<runId>/`` with ``manifest.json`` and one JSON per fragment.
+"""The run bundle: ``<root>/streams/<id>/runs/<runId>/`` with ``manifest.json`` and one JSON per fragment;
+when the run ends, its captions: ``captions.<target>.vtt``/``.srt`` (what the dub said) and
+``captions.<source>.vtt``/``.srt`` (what the speaker said), timed from the run's first output.
 
 Every file is written atomically (temp file in the same directory, then rename), so a reader never
 sees half a file. Values pass through :func:`scrub`: keys that look like secrets are dropped and URLs
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from livedub.config.settings import RUN_ID_PATTERN, STREAM_ID_PATTERN
+from livedub.core.captions import CaptionText, CaptionTrack, write_captions
 from livedub.core.messages import SAMPLE_RATE, FragmentResult
 from livedub.files import atomic_write
 from livedub.obs.redact import redact_text
@@ -90,6 +93,7 @@ class RunBundle:
         self.capture_audio = capture_audio
         self._wall = wall_clock
         self._manifest: dict[str, Any] = {}
+        self._captions = {text: CaptionTrack(text) for text in CaptionText}
         (self.path / "fragments").mkdir(parents=True, exist_ok=True)
 
     def start(self, info: Mapping[str, Any]) -> None:
@@ -108,6 +112,8 @@ class RunBundle:
                         output_audio: np.ndarray | None = None) -> None:
         base = self.path / "fragments" / f"{result.sequence:06d}"
         atomic_write_json(base.with_suffix(".json"), result.to_json())
+        for track in self._captions.values():
+            track.add_result(result, result.start_pts, result.duration)
         if self.capture_audio:
             if input_audio is not None:
                 atomic_write(base.with_suffix(".in.wav"), wav_bytes(input_audio))
@@ -116,7 +122,20 @@ class RunBundle:
 
     def close(self, summary: Mapping[str, Any]) -> None:
         self._manifest.update({"status": "finished", "endedAt": _iso(self._wall()), "summary": dict(summary)})
+        self._manifest["captions"] = self._write_captions()
         atomic_write_json(self.path / MANIFEST, self._manifest)
+
+    def _write_captions(self) -> list[str]:
+        """The caption files of the tracks that have cues (none in bypass, or when nothing was dubbed)."""
+        languages = {CaptionText.translation: self._manifest.get("targetLang") or "target",
+                     CaptionText.transcript: self._manifest.get("sourceLang") or "source"}
+        if languages[CaptionText.transcript] in ("auto", languages[CaptionText.translation]):
+            languages[CaptionText.transcript] = "source"  # detected per segment, or the same code twice
+        written: list[str] = []
+        for text, track in self._captions.items():
+            if track.cues:
+                written += [p.name for p in write_captions(self.path / "captions", str(languages[text]), track.cues)]
+        return written
 
 
 def purge_runs(directory: Path, *, keep: int, max_age_s: float, now_s: float | None = None,

@@ -2,9 +2,9 @@
 
 One cue per dubbed speech segment, timed on the output where the dubbed voice plays (the STS says
 where it placed it: ``voice_span_ns``), or else from the segment's first fragment to the end of its
-last. :class:`CaptionTrack` is fed the output blocks as they are played
-(``livedub dub`` today; a live caption track can take the same blocks), so the cues follow exactly
-what the viewer hears, fallbacks included: a segment that fell back has no cue.
+last. :class:`CaptionTrack` is fed the output blocks as they are played (``livedub dub``), or the
+fragment results in play order (a live run's bundle), so the cues follow exactly what the viewer
+hears, fallbacks included: a segment that fell back has no cue.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from livedub.core.messages import FragmentStatus, OutputBlock
+from livedub.core.messages import FragmentResult, FragmentStatus, OutputBlock
 from livedub.files import atomic_write
 
 LINE_CHARS = 42  # the usual broadcast subtitle line
@@ -45,10 +45,13 @@ class CaptionTrack:
         self._placed = False  # whether that cue's times came from the voice's placement
 
     def add(self, block: OutputBlock) -> None:
+        self.add_result(block.result, block.input_pts, block.duration)
+
+    def add_result(self, result: FragmentResult, start_pts: int, duration_ns: int) -> None:
+        """One fragment's outcome, played from input time ``start_pts`` for ``duration_ns``."""
         if self._origin is None:
-            self._origin = block.input_pts
-        result = block.result
-        end = block.input_pts + block.duration - self._origin
+            self._origin = start_pts
+        end = start_pts + duration_ns - self._origin
         if result.status is not FragmentStatus.dubbed or result.segment_id is None:
             self._segment = None
             return
@@ -61,7 +64,7 @@ class CaptionTrack:
         if not text:
             self._segment = None
             return
-        start = block.input_pts - self._origin
+        start = start_pts - self._origin
         self._segment, self._placed = result.segment_id, result.voice_span_ns is not None
         if result.voice_span_ns is not None:  # exactly where the voice plays
             self._cues.append(Cue(start + result.voice_span_ns[0], start + result.voice_span_ns[1], text))

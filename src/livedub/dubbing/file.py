@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from livedub.captions import CaptionText, CaptionTrack, write_captions
 from livedub.config.settings import PathSettings, WorkerSettings
+from livedub.core.captions import CaptionText, CaptionTrack, write_captions
 from livedub.core.config import CoreConfig
 from livedub.core.messages import CHANNELS, SAMPLE_RATE, OutputBlock
 from livedub.core.replay import Pacing, ReplayReport, replay

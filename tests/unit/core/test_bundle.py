@@ -90,6 +90,19 @@ def test_run_bundle_has_manifest_and_one_json_per_fragment(tmp_path: Path) -> No
     assert not list(run.rglob("*.tmp"))
 
 
+def test_a_finished_run_has_captions_of_what_was_dubbed_only(tmp_path: Path) -> None:
+    core, clock, executor = core_with_bundle(tmp_path, debug_artifacts=False)
+    drive(core, clock, executor)
+    run = tmp_path / "streams" / "cam1" / "runs" / "run-1"
+    manifest = json.loads((run / "manifest.json").read_text())
+    # the mock STS transcribes (a tone's name) but does not translate: only the source track has cues
+    assert manifest["captions"] == ["captions.en.vtt", "captions.en.srt"]
+    vtt = (run / "captions.en.vtt").read_text()
+    assert vtt.startswith("WEBVTT") and vtt.count(" --> ") == 2  # fragments 0 and 2; 1 fell back
+    assert "&lt;tone" in vtt and "<tone" in (run / "captions.en.srt").read_text()
+    assert not (run / "captions.es.vtt").exists()
+
+
 def test_audio_capture_is_opt_in(tmp_path: Path) -> None:
     core, clock, executor = core_with_bundle(tmp_path, debug_artifacts=True)
     drive(core, clock, executor)
