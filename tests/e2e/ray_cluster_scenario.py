@@ -126,6 +126,12 @@ class Scenario:
         except Exception as exc:  # noqa: BLE001 - not there (yet), or its node is gone
             return {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
 
+    def shows_its_node(self, stream_id: str) -> bool:
+        """The stream's API view names the node its actor runs on (the id's first digits)."""
+        node = str(self.actor_info(stream_id).get("node") or "")
+        where = str(self.stream(stream_id).get("where") or "")
+        return bool(node) and where.startswith("ray node ") and node.startswith(where.removeprefix("ray node "))
+
     def node_of(self, stream_id: str) -> str | None:
         info = self.actor_info(stream_id)
         return self.alive_nodes().get(str(info.get("node"))) if info.get("running") else None
@@ -193,6 +199,7 @@ class Scenario:
         self.check(set(placement.values()) == {"A", "B"}, "the two workers on nodes A and B (never the head)")
         pids = {s: self.stream(s)["pid"] for s in STREAMS}
         self.check(all(self.workers(s) == [pids[s]] for s in STREAMS), "one worker process per stream")
+        self.check(all(self.shows_its_node(s) for s in STREAMS), "the API says which Ray node runs each worker")
 
         # 2. a storm of duplicated ready events never creates a second actor or worker
         event = {"path": f"live/{STREAMS[0]}/in", "query": "", "sourceType": "rtmpConn", "sourceId": "storm"}
@@ -215,6 +222,7 @@ class Scenario:
                               and self.node_of(victim) not in (None, lost_node), 90),
                    f"{victim} restarted on the node that is left")
         self.check(self.viewer(victim, 30), f"a viewer gets {victim}'s output again")
+        self.check(self.shows_its_node(victim), f"the API names {victim}'s new node")
         record = self.stream(victim)
         self.note("node_loss", {"lost": lost_node, "now_on": self.node_of(victim),
                                 "back_s": round(time.monotonic() - killed_at, 1), "lastError": record.get("lastError"),

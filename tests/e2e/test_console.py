@@ -63,7 +63,7 @@ def test_the_console_lists_the_running_stream_and_plays_its_dubbed_output(tmp_pa
         driver.get(base + "/")
         assert driver.title == "livedub console"
         running = "return [...document.querySelectorAll('tr.stream')].map(r => r.innerText)"
-        assert wait_until(lambda: any(row.startswith("cam1") and "running" in row
+        assert wait_until(lambda: any(row.startswith("cam1") and "running" in row and "local" in row
                                       for row in driver.execute_script(running)), 30, interval=0.5), (
             driver.execute_script(running))
         # the worker's run: mock mode, its delay, segments dubbed (read from its run bundle)

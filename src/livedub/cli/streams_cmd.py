@@ -49,7 +49,8 @@ def list_cmd(url: str | None) -> None:
     body = _call("GET", f"{base}/v1/streams", headers)
     for stream in body.get("streams", []):
         note = "stopped by the operator" if stream.get("stoppedByOperator") else (stream.get("lastError") or "")
-        click.echo(f"{stream['streamId']:<24} {stream['state']:<10} restarts {stream['restarts']:<3} {note}")
+        where = stream.get("where") or "-"
+        click.echo(f"{stream['streamId']:<24} {stream['state']:<10} {where:<24} restarts {stream['restarts']:<3} {note}")
     click.echo(f"{body.get('activeWorkers', 0)} of {body.get('maxWorkers', 0)} workers running")
 
 

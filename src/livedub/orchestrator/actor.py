@@ -67,6 +67,7 @@ class _Started:
     stream_id: str
     run_id: str
     pid: int | None
+    where: str | None = None
 
 
 Command = HookEvent | Reconcile | Tick | OperatorCommand
@@ -214,7 +215,7 @@ class SupervisorActor:
     def _handle_internal(self, item: _Started | WorkerExit) -> None:
         now = self.clock()
         if isinstance(item, _Started):
-            self.supervisor.worker_started(item.stream_id, item.run_id, item.pid, now)
+            self.supervisor.worker_started(item.stream_id, item.run_id, item.pid, now, where=item.where)
             return
         self._handles.pop(item.run_id, None)
         self._exited_runs.append(item.run_id)
@@ -292,7 +293,7 @@ class SupervisorActor:
                 return
             if effect.run_id not in self._exited_runs:  # a fast exit may already be reported
                 self._handles[effect.run_id] = handle
-            self._post_internal(_Started(effect.stream_id, effect.run_id, handle.pid))
+            self._post_internal(_Started(effect.stream_id, effect.run_id, handle.pid, handle.where))
 
     async def _stop_worker(self, effect: StopWorker, start_task: asyncio.Task[None] | None) -> None:
         if start_task is not None:

@@ -88,6 +88,8 @@ class StreamView(BaseModel):
     stateForSeconds: float
     live: bool
     pid: int | None
+    where: str | None = Field(None, description="Where its worker runs: local, host <host:port> (a worker "
+                              "host) or ray node <id> (ORCH_LAUNCHER=ray); null without a worker.")
     runId: str | None
     starts: int
     stops: int

@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -53,6 +54,7 @@ class HostHandle:
     run_id: str
     pid: int | None
     on_exit: ExitListener
+    where: str = ""  # "host <host:port>" of the worker host (no credentials)
     reported: bool = False
     watcher: asyncio.Task[None] | None = field(default=None, repr=False)
 
@@ -93,7 +95,8 @@ class HostLauncher(RemoteRuns[HostHandle]):
             view = WorkerView.model_validate(response.json())
         except ValueError as exc:  # a proxy's error page, another service on that port
             raise HostRefused(f"unexpected answer from the worker host: {str(exc)[:200]}") from None
-        handle = HostHandle(spec.stream_id, spec.run_id, view.pid, on_exit)
+        handle = HostHandle(spec.stream_id, spec.run_id, view.pid, on_exit,
+                            where=f"host {urlsplit(redact_url(self.base_url)).netloc}")
         self._handles[spec.run_id] = handle
         log.info("worker started on the host", extra={"streamId": spec.stream_id, "runId": spec.run_id,
                                                       "pid": view.pid, "host": redact_url(self.base_url),

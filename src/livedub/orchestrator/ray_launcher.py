@@ -33,6 +33,8 @@ from livedub.proc.launcher import ExitListener, LaunchError, WorkerHandle, Worke
 
 log = logging.getLogger(__name__)
 
+NODE_ID_SHOWN = 12  # hex digits of a Ray node id an operator sees (as `ray list nodes` tells them apart)
+
 PLACEMENT_TIMEOUT = 60.0  # a worker that no node can take in this long fails to start (backoff, retry)
 LOST_AFTER = 60.0  # an actor unreachable this long (its node is gone) is reported as exited
 RETRY_PAUSE = 0.5  # between attempts on an actor that is going away (pacing, not synchronisation)
@@ -57,6 +59,10 @@ class RayHandle:
     adopted: bool = False
     reported: bool = False
     watcher: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @property
+    def where(self) -> str:
+        return f"ray node {self.node[:NODE_ID_SHOWN]}" if self.node else "ray"
 
 
 @dataclass(frozen=True)

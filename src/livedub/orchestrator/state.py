@@ -54,6 +54,7 @@ class StreamRecord:
     next_settings: StreamSettings | None = None  # from a ready that arrived while stopping
     run_id: str | None = None  # the worker run that exists (starting/running/stopping)
     pid: int | None = None
+    where: str | None = None  # where its worker runs (the launcher's words: local, host ..., ray node ...)
     grace_deadline: float | None = None
     backoff_deadline: float | None = None
     starts: int = 0
@@ -79,6 +80,7 @@ class StreamRecord:
             "stateForSeconds": round(max(0.0, now - self.state_since), 3),
             "live": self.live,
             "pid": self.pid,
+            "where": self.where,
             "runId": self.run_id,
             "starts": self.starts,
             "stops": self.stops,

@@ -170,11 +170,12 @@ class Supervisor:
         return Decision(Admission.accepted if was_live else Admission.duplicate, effects)
 
     # -- worker lifecycle --------------------------------------------------------------------
-    def worker_started(self, stream_id: str, run_id: str, pid: int | None, now: float) -> None:
+    def worker_started(self, stream_id: str, run_id: str, pid: int | None, now: float,
+                       where: str | None = None) -> None:
         rec = self._streams.get(stream_id)
         if rec is None or rec.run_id != run_id:
             return
-        rec.pid = pid
+        rec.pid, rec.where = pid, where
         if rec.state == StreamState.starting:
             self._set_state(rec, StreamState.running, now)
 
@@ -184,7 +185,7 @@ class Supervisor:
         if rec is None or rec.run_id != run_id:
             return ()
         rec.run_id = None
-        rec.pid = None
+        rec.pid = rec.where = None
         rec.last_exit_code = exit_code
         if rec.state == StreamState.stopping:
             rec.stops += 1
@@ -389,7 +390,7 @@ class Supervisor:
     def _start(self, rec: StreamRecord, now: float, correlation_id: str, restart: bool = False) -> StartWorker:
         assert rec.run_id is None, "a worker run already exists for this stream"
         rec.run_id = self._new_run_id()
-        rec.pid = None
+        rec.pid = rec.where = None
         rec.starts += 1
         self._set_state(rec, StreamState.starting, now)
         return StartWorker(rec.stream_id, rec.run_id, rec.settings, restart, correlation_id)

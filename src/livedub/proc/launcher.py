@@ -69,6 +69,11 @@ class WorkerHandle(Protocol):
     @property
     def pid(self) -> int | None: ...
 
+    @property
+    def where(self) -> str:
+        """Where the worker runs, for operators (``local``, ``host <host:port>``, ``ray node <id>``)."""
+        ...
+
 
 ExitListener = Callable[[WorkerExit], None]
 
@@ -150,6 +155,10 @@ class ProcessHandle:
     @property
     def pid(self) -> int | None:
         return self.process.pid
+
+    @property
+    def where(self) -> str:
+        return "local"
 
 
 STANDBY_ENV = {f"{WorkerSettings.env_prefix}STANDBY": "true"}

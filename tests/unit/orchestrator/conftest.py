@@ -66,6 +66,7 @@ class FakeHandle:
     run_id: str
     pid: int
     on_exit: ExitListener
+    where: str = "fake host"
 
 
 @dataclass

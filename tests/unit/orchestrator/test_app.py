@@ -45,7 +45,8 @@ def test_ready_answers_202_and_starts_one_worker_with_query_settings(stack) -> N
     assert response.headers["x-correlation-id"] == "hook-42"
     assert wait_until(lambda: stream(client, "abc")["state"] == "running", 5)
     view = stream(client, "abc")
-    assert view["pid"] == 1000 and view["settings"] == {"lang": "fr", "voice": "ff_siwis", "mode": "mock"}
+    assert view["pid"] == 1000 and view["where"] == "fake host"
+    assert view["settings"] == {"lang": "fr", "voice": "ff_siwis", "mode": "mock"}
     (spec,) = launcher.specs
     env = spec.env()
     assert (env["WORKER_STREAM_ID"], env["WORKER_TARGET_LANG"], env["WORKER_TTS_VOICE"], env["WORKER_STS_MODE"]) \
