@@ -38,3 +38,49 @@ def replace_block(docs: Path, begin: str, end: str, block: str, heading: str) ->
     else:
         text = text.rstrip() + f"\n\n## {heading}\n\n" + block + "\n"
     docs.write_text(text)
+
+
+def rss_mib(pid: int) -> float | None:
+    """Resident memory of a process (Linux /proc), MiB; None once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its live descendants (Linux /proc): a `timeout ffmpeg` wrapper's ffmpeg, a
+    worker's Apertium."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                queue += [int(child) for child in task.read_text().split()]
+            except OSError:
+                continue
+    return found
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system, with reaped children's) used by a process and its live descendants,
+    seconds; None once the process is gone."""
+    total, seen = 0.0, False
+    for member in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        seen = True
+        total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime (fields 14-17)
+    return total / os.sysconf("SC_CLK_TCK") if seen else None
+
+
+def tree_rss_mib(pid: int) -> float | None:
+    """Resident memory of a process and its live descendants, MiB; None once it is gone."""
+    values = [v for member in process_tree(pid) if (v := rss_mib(member)) is not None]
+    return sum(values) if values else None

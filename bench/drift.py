@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from bench._common import machine, replace_block
+from bench._common import machine, replace_block, tree_rss_mib
 from bench.glass_to_glass import MODES, run_mode
 from livedub.media.nginx import NginxMediaServer
 from livedub.obs.metrics import free_port
@@ -42,17 +42,6 @@ SAMPLE_S = 5.0
 EDGE_S = 60.0  # "start" and "end": the first and the last minute of the stream
 
 
-def rss_mib(pid: int) -> float | None:
-    """Resident memory of a process (Linux /proc), MiB; None once it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
 def memory_watch(pid: int) -> Callable[[], dict[str, Any]]:
     """Sample ``pid``'s RSS every SAMPLE_S until the returned stop() is called."""
     samples: list[tuple[float, float]] = []
@@ -61,7 +50,7 @@ def memory_watch(pid: int) -> Callable[[], dict[str, Any]]:
 
     def sample() -> None:
         while not done.is_set():
-            value = rss_mib(pid)
+            value = tree_rss_mib(pid)
             if value is not None:
                 samples.append((round(time.monotonic() - started, 1), round(value, 1)))
             done.wait(SAMPLE_S)
@@ -205,7 +194,7 @@ def main() -> None:
     if plot(result, png):
         result["plot"] = os.path.relpath(png, args.docs.parent)
     (args.results / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote bench/results/{stem}.json")
+    print(f"wrote {args.results / stem}.json")
     if not args.no_docs:
         write_docs(result, args.docs, f"{stem}.json")
         print(f"updated {args.docs}")
