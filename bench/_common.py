@@ -1,14 +1,21 @@
-"""What every benchmark shares: the machine description written with its results, and the rewrite of
-its block in docs/benchmarks.md (between its BEGIN/END markers, or appended under its heading)."""
+"""What every benchmark shares: the machine description written with its results, the results file
+and plot, the rewrite of its block in docs/benchmarks.md (between its BEGIN/END markers, or appended
+under its heading), and a process's CPU and memory from /proc."""
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import platform
 import shutil
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def machine() -> dict[str, Any]:
@@ -84,3 +91,58 @@ def tree_rss_mib(pid: int) -> float | None:
     """Resident memory of a process and its live descendants, MiB; None once it is gone."""
     values = [v for member in process_tree(pid) if (v := rss_mib(member)) is not None]
     return sum(values) if values else None
+
+
+def pyplot() -> Any | None:
+    """``matplotlib.pyplot`` on the Agg backend (files, no display), or None without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
+
+
+def save_results(result: dict[str, Any], *, name: str, results: Path, docs: Path, write_docs: bool,
+                 plot: Callable[[dict[str, Any], Path], bool],
+                 render: Callable[[dict[str, Any], Path, str], None]) -> Path:
+    """``<results>/<name>-<UTC time>.json`` and its ``.png`` (``plot``; referenced from the docs as
+    ``result["plot"]``), then ``render`` its table into ``docs`` unless ``write_docs`` is false."""
+    results.mkdir(parents=True, exist_ok=True)
+    stem = f"{name}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+    png = results / f"{stem}.png"
+    if plot(result, png):
+        result["plot"] = os.path.relpath(png, docs.parent)
+    path = results / f"{stem}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {path}")
+    if write_docs:
+        render(result, docs, path.name)
+        print(f"updated {docs}")
+    return path
+
+
+def add_output_args(parser: argparse.ArgumentParser, *, keep: bool = False) -> None:
+    """--results, --docs, --no-docs (and --keep: a folder for the run's recordings and logs)."""
+    parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
+    if keep:
+        parser.add_argument("--keep", type=Path, default=None, help="keep the recordings and logs in this folder")
+
+
+def parse_modes(parser: argparse.ArgumentParser, text: str, known: tuple[str, ...]) -> list[str]:
+    """A comma-separated list of modes, each one of ``known`` (else the parser's usage error)."""
+    modes = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = sorted(set(modes) - set(known))
+    if unknown:
+        parser.error(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(known)}")
+    return modes
+
+
+def save_figure(figure: Any, path: Path) -> bool:
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    return True

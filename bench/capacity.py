@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -36,8 +35,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from bench._common import cpu_seconds, machine, replace_block, tree_rss_mib
-from bench.glass_to_glass import MODES
+from bench._common import (
+    add_output_args,
+    cpu_seconds,
+    machine,
+    parse_modes,
+    pyplot,
+    replace_block,
+    save_figure,
+    save_results,
+    tree_rss_mib,
+)
+from bench.glass_to_glass import MODES, relay
 from livedub.media.nginx import NginxMediaServer
 from livedub.obs.metrics import free_port
 from livedub.proc.child import terminate, wait_until
@@ -52,7 +61,7 @@ from tests.e2e.media_analysis import (
     make_speech_clip,
     video_frames,
 )
-from tests.e2e.worker_harness import WorkerProcess, ffmpeg, publish, record, wait_exit
+from tests.e2e.worker_harness import publish, record, wait_exit
 
 MARK_BEGIN, MARK_END = "<!-- CAPACITY:BEGIN -->", "<!-- CAPACITY:END -->"
 MIN_FRAMES_SHARE = 0.95
@@ -90,14 +99,6 @@ class Usage:
                 "rssMiB": None if self.rss_last is None else round(self.rss_last, 1)}
 
 
-def _relay(mode: str, server: NginxMediaServer, stream_id: str, tmp: Path, data_dir: Path) -> Any:
-    if mode == "floor":
-        return ffmpeg("-rw_timeout", "30000000", "-i", server.ingest(stream_id).ffmpeg_url, "-c", "copy",
-                      "-f", "flv", server.output(stream_id).ffmpeg_url, log=tmp / f"relay-{stream_id}.log")
-    return WorkerProcess(tmp, stream_id, server.worker_input_url(stream_id), server.worker_output_url(stream_id),
-                         "--sts-mode", mode, "--input-timeout", "120s", env={"LIVEDUB_DATA_DIR": str(data_dir)})
-
-
 def dubbed_share(data_dir: Path, stream_id: str) -> float | None:
     """Speech segments dubbed / speech segments, from the stream's latest run bundle (None: none spoken)."""
     runs = sorted((data_dir / "streams" / stream_id / "runs").glob("*/fragments"))
@@ -115,23 +116,22 @@ def run_step(mode: str, n: int, server: NginxMediaServer, media: Path, reference
              tmp: Path) -> dict[str, Any]:
     ids = [f"cap-{mode}-{n}-{i}" for i in range(n)]
     data_dir = tmp / "var"
-    relays = [_relay(mode, server, sid, tmp, data_dir) for sid in ids]
-    for relay in relays:
-        if isinstance(relay, WorkerProcess):
-            relay.wait_state("waiting_input", timeout=300)
-            if mode == "real":  # warm, as `livedub up`'s standby workers are when a stream comes
-                assert wait_until(lambda r=relay: r.find(msg="sts engine ready") is not None, 600), relay.log_text()
-    procs = [r.proc if isinstance(r, WorkerProcess) else r for r in relays]
+    limit_s = reference["seconds"] + 120  # each ffmpeg child and analysis: the stream plus a margin
+    relays = [relay(mode, server, sid, tmp, limit_s=limit_s, env={"LIVEDUB_DATA_DIR": str(data_dir)}) for sid in ids]
+    for _, worker in relays:
+        if worker is not None and mode == "real":  # warm, as `livedub up`'s standby workers are when a stream comes
+            assert wait_until(lambda w=worker: w.find(msg="sts engine ready") is not None, 600), worker.log_text()
+    procs = [proc for proc, _ in relays]
     usages = [Usage(p.pid) for p in procs]
-    recorders = [record(server.output(sid).ffmpeg_url, tmp / f"{sid}.flv") for sid in ids]
-    publishers = [publish(server, sid, media, tmp) for sid in ids]
+    recorders = [record(server.output(sid).ffmpeg_url, tmp / f"{sid}.flv", limit_s=limit_s) for sid in ids]
+    publishers = [publish(server, sid, media, tmp, limit_s=limit_s) for sid in ids]
     try:
         for child in publishers:
-            wait_exit(child)
+            wait_exit(child, limit_s)
         for proc in procs:
             proc.wait(timeout=120)  # a worker drains its delayed output, then exits with its input
         for child in recorders:
-            wait_exit(child)
+            wait_exit(child, limit_s)
     finally:
         used = [u.stop() for u in usages]
         for child in (*procs, *recorders, *publishers):
@@ -139,10 +139,10 @@ def run_step(mode: str, n: int, server: NginxMediaServer, media: Path, reference
     streams = []
     for sid, usage in zip(ids, used, strict=True):
         out = tmp / f"{sid}.flv"
-        frames = video_frames(out, tmp) if out.exists() else []
+        frames = video_frames(out, tmp, timeout_s=limit_s) if out.exists() else []
         sync = None
         if reference["beepReferenceS"] is not None and mode in ("floor", "bypass") and frames:
-            pairs = flash_beep_pairs(flash_times(frames), beep_onsets(*audio_track(out)))
+            pairs = flash_beep_pairs(flash_times(frames), beep_onsets(*audio_track(out, timeout_s=limit_s)))
             errors = [abs(o - reference["beepReferenceS"]) * 1000 for _, o in pairs]
             sync = round(max(errors), 1) if errors else None
         dubbed = dubbed_share(data_dir, sid) if mode in ("mock", "real") else None
@@ -213,12 +213,8 @@ def _why(step: dict[str, Any]) -> str:
 
 
 def plot(result: dict[str, Any], path: Path) -> bool:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return False
     figure, axis = plt.subplots(figsize=(6, 3.5))
     for mode in result["modes"]:
@@ -234,9 +230,7 @@ def plot(result: dict[str, Any], path: Path) -> bool:
     axis.set_ylabel("CPU per stream (cores)")
     axis.grid(alpha=0.3)
     axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    return True
+    return save_figure(figure, path)
 
 
 def main() -> None:
@@ -246,15 +240,9 @@ def main() -> None:
     parser.add_argument("--max-real", type=int, default=4, help="most streams at once in real mode")
     parser.add_argument("--seconds", type=float, default=60.0, help="marker stream length")
     parser.add_argument("--quick", action="store_true", help="up to 4 streams (real: 1), 20 s marker streams")
-    parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
-    parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks.md")
-    parser.add_argument("--no-docs", action="store_true")
-    parser.add_argument("--keep", type=Path, default=None, help="keep the recordings, bundles and logs here")
+    add_output_args(parser, keep=True)
     args = parser.parse_args()
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    unknown = sorted(set(modes) - set(MODES))
-    if unknown:
-        parser.error(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}")
+    modes = parse_modes(parser, args.modes, MODES)
     limit, limit_real, seconds = (4, 1, 20.0) if args.quick else (args.max, args.max_real, args.seconds)
     result: dict[str, Any] = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": machine(),
                               "seconds": seconds, "modes": modes, "steps": []}
@@ -281,16 +269,8 @@ def main() -> None:
                         break
         finally:
             server.stop()
-    args.results.mkdir(parents=True, exist_ok=True)
-    stem = f"capacity-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
-    png = args.results / f"{stem}.png"
-    if plot(result, png):
-        result["plot"] = os.path.relpath(png, args.docs.parent)
-    (args.results / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.results / stem}.json")
-    if not args.no_docs:
-        write_docs(result, args.docs, f"{stem}.json")
-        print(f"updated {args.docs}")
+    save_results(result, name="capacity", results=args.results, docs=args.docs, write_docs=not args.no_docs,
+                 plot=plot, render=write_docs)
 
 
 def _reference(path: Path, tmp: Path, *, with_beeps: bool) -> dict[str, Any]:

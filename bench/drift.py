@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -31,7 +30,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from bench._common import machine, replace_block, tree_rss_mib
+from bench._common import (
+    add_output_args,
+    machine,
+    parse_modes,
+    pyplot,
+    replace_block,
+    save_figure,
+    save_results,
+    tree_rss_mib,
+)
 from bench.glass_to_glass import MODES, run_mode
 from livedub.media.nginx import NginxMediaServer
 from livedub.obs.metrics import free_port
@@ -126,12 +134,8 @@ def write_docs(result: dict[str, Any], docs: Path, json_name: str) -> None:
 
 
 def plot(result: dict[str, Any], path: Path) -> bool:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return False
     figure, (delay_axis, memory_axis) = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
     for run in result["runs"]:
@@ -146,9 +150,7 @@ def plot(result: dict[str, Any], path: Path) -> bool:
     for axis in (delay_axis, memory_axis):
         axis.grid(alpha=0.3)
         axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    return True
+    return save_figure(figure, path)
 
 
 def main() -> None:
@@ -156,15 +158,9 @@ def main() -> None:
     parser.add_argument("--modes", default="floor,bypass,real", help=f"comma-separated, of {', '.join(MODES)}")
     parser.add_argument("--minutes", type=float, default=10.0, help="marker stream length per path (default 10)")
     parser.add_argument("--quick", action="store_true", help="floor, bypass and mock, 2 min each")
-    parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
-    parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks.md")
-    parser.add_argument("--no-docs", action="store_true")
-    parser.add_argument("--keep", type=Path, default=None, help="keep the recordings and logs in this folder")
+    add_output_args(parser, keep=True)
     args = parser.parse_args()
-    modes = ["floor", "bypass", "mock"] if args.quick else [m.strip() for m in args.modes.split(",") if m.strip()]
-    unknown = sorted(set(modes) - set(MODES))
-    if unknown:
-        parser.error(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}")
+    modes = ["floor", "bypass", "mock"] if args.quick else parse_modes(parser, args.modes, MODES)
     minutes = 2.0 if args.quick else args.minutes
     if minutes * 60 < 2 * EDGE_S + 2 * FLASH_PERIOD_S:
         parser.error(f"--minutes must be at least {(2 * EDGE_S + 2 * FLASH_PERIOD_S) / 60:g} (a start and an end minute)")
@@ -182,22 +178,15 @@ def main() -> None:
             for index, mode in enumerate(modes, 1):
                 print(f"[{index}/{len(modes)}] {mode}: {minutes:g} min of stream, ends about "
                       f"{time.strftime('%H:%M', time.localtime(time.time() + seconds + 30))} ...", flush=True)
-                run = run_mode(mode, server, marker, tmp, watch=memory_watch, stream_id=f"drift-{mode}")
+                run = run_mode(mode, server, marker, tmp, watch=memory_watch, stream_id=f"drift-{mode}",
+                               limit_s=seconds + 180)
                 run["summary"] = summarise(run, seconds)
                 print(f"  {mode}: {json.dumps(run['summary'])}", flush=True)
                 result["runs"].append(run)
         finally:
             server.stop()
-    args.results.mkdir(parents=True, exist_ok=True)
-    stem = f"drift-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
-    png = args.results / f"{stem}.png"
-    if plot(result, png):
-        result["plot"] = os.path.relpath(png, args.docs.parent)
-    (args.results / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.results / stem}.json")
-    if not args.no_docs:
-        write_docs(result, args.docs, f"{stem}.json")
-        print(f"updated {args.docs}")
+    save_results(result, name="drift", results=args.results, docs=args.docs, write_docs=not args.no_docs,
+                 plot=plot, render=write_docs)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,6 @@ installed: pip install matplotlib).
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import subprocess
 import sys
@@ -38,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from bench._common import machine, replace_block
+from bench._common import machine, pyplot, replace_block, save_figure, save_results
 from livedub.config import load_settings
 from livedub.config.settings import PathSettings, WorkerSettings
 from livedub.core import CoreConfig, MonotonicClock, StreamingCore, ThreadExecutor
@@ -150,12 +148,8 @@ def write_docs(result: dict[str, Any], docs: Path, json_name: str) -> None:
 
 
 def plot(result: dict[str, Any], path: Path) -> bool:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return False
     figure, axis = plt.subplots(figsize=(6, 3.5))
     for hog in (False, True):
@@ -168,9 +162,7 @@ def plot(result: dict[str, Any], path: Path) -> bool:
     axis.set_ylim(0, 105)
     axis.grid(alpha=0.3)
     axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    return True
+    return save_figure(figure, path)
 
 
 def main() -> None:
@@ -228,20 +220,11 @@ def main() -> None:
               f"{result['fallbacks'] or 'none'}; rungs {result['tiers']}; steps {result['qualitySteps']}", flush=True)
 
     calls = [c for r in runs if not r["hog"] for c in r["calls"]] or [c for r in runs for c in r["calls"]]
-    stamp = time.strftime("%Y%m%d-%H%M%S")
     result = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": machine(),
               "clipSeconds": round(clip.duration_s, 1), "prompts": len(NEWSCAST), "runs": runs,
               "costByLength": cost_by_length(calls)}
-    args.results.mkdir(parents=True, exist_ok=True)
-    png = args.results / f"live_dub-{stamp}.png"
-    if plot(result, png):
-        result["plot"] = os.path.relpath(png, args.docs.parent)
-    name = f"live_dub-{stamp}.json"
-    (args.results / name).write_text(json.dumps(result, indent=2))
-    print(f"wrote bench/results/{name}")
-    if not args.no_docs:
-        write_docs(result, args.docs, name)
-        print(f"updated {args.docs}")
+    save_results(result, name="live_dub", results=args.results, docs=args.docs, write_docs=not args.no_docs,
+                 plot=plot, render=write_docs)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ def make_marker_flv(path: Path, *, audio_codec: str = "aac", with_audio: bool = 
     if with_audio:
         argv += ["-c:a", audio_codec, "-b:a", "128k"]
     argv += ["-f", "flv", str(path)]
-    subprocess.run(argv, check=True, timeout=FFMPEG_TIMEOUT_S)
+    subprocess.run(argv, check=True, timeout=FFMPEG_TIMEOUT_S + duration_s)
     return path
 
 
@@ -64,12 +64,12 @@ def parse_luma(text: str) -> list[Frame]:
     return frames
 
 
-def video_frames(path: Path, tmp: Path) -> list[Frame]:
+def video_frames(path: Path, tmp: Path, *, timeout_s: float = FFMPEG_TIMEOUT_S) -> list[Frame]:
     out = tmp / f"{path.stem}-luma.txt"
     # -copyts: container timestamps as they are (ffmpeg would otherwise shift them by the file's start)
     subprocess.run(["ffmpeg", "-v", "error", "-copyts", "-i", str(path), "-an", "-vf",
                     f"signalstats,metadata=print:key=lavfi.signalstats.YAVG:file={out}", "-f", "null", "-"],
-                   check=True, timeout=FFMPEG_TIMEOUT_S)
+                   check=True, timeout=timeout_s)
     return parse_luma(out.read_text())
 
 
@@ -85,7 +85,7 @@ def flash_times(frames: list[Frame]) -> list[float]:
     return times
 
 
-def audio_track(path: Path) -> tuple[float, np.ndarray]:
+def audio_track(path: Path, *, timeout_s: float = FFMPEG_TIMEOUT_S) -> tuple[float, np.ndarray]:
     """(container time of the first audio sample, mono float samples at 48 kHz); gaps filled from timestamps."""
     probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
                             "stream=start_time", "-of", "csv=p=0", str(path)],
@@ -93,7 +93,7 @@ def audio_track(path: Path) -> tuple[float, np.ndarray]:
     start = float(probe.stdout.strip())
     pcm = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-vn", "-af", "aresample=async=1",
                           "-ac", "1", "-ar", str(RATE), "-f", "s16le", "-"],
-                         check=True, capture_output=True, timeout=FFMPEG_TIMEOUT_S).stdout
+                         check=True, capture_output=True, timeout=timeout_s).stdout
     return start, np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
 
 

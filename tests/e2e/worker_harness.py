@@ -94,33 +94,35 @@ class WorkerProcess:
         terminate(self.proc, 5)
 
 
-def ffmpeg(*args: str, log: Path) -> subprocess.Popen[bytes]:
-    """A bounded ffmpeg child (killed by `timeout` if anything hangs)."""
+def ffmpeg(*args: str, log: Path, limit_s: float = FFMPEG_TIMEOUT_S) -> subprocess.Popen[bytes]:
+    """A bounded ffmpeg child (killed by `timeout` after ``limit_s`` if anything hangs)."""
     with log.open("wb") as out:
-        return spawn(["timeout", str(FFMPEG_TIMEOUT_S), "ffmpeg", "-hide_banner", "-nostdin", "-v", "error", *args],
+        return spawn(["timeout", f"{limit_s:g}", "ffmpeg", "-hide_banner", "-nostdin", "-v", "error", *args],
                      stdout=out, stderr=subprocess.STDOUT)
 
 
-def publish(server: NginxMediaServer, stream_id: str, media: Path, tmp: Path) -> subprocess.Popen[bytes]:
+def publish(server: NginxMediaServer, stream_id: str, media: Path, tmp: Path,
+            limit_s: float = FFMPEG_TIMEOUT_S) -> subprocess.Popen[bytes]:
     return ffmpeg("-re", "-i", str(media), "-c", "copy", "-f", "flv", server.ingest(stream_id).ffmpeg_url,
-                  log=tmp / f"publish-{stream_id}.log")
+                  log=tmp / f"publish-{stream_id}.log", limit_s=limit_s)
 
 
-def record(url: str, path: Path, rw_timeout_us: str = RW_TIMEOUT_US) -> subprocess.Popen[bytes]:
+def record(url: str, path: Path, rw_timeout_us: str = RW_TIMEOUT_US,
+           limit_s: float = FFMPEG_TIMEOUT_S) -> subprocess.Popen[bytes]:
     """Record ``url`` as it is (codec copy). ``rw_timeout_us`` must exceed the time to the output's
     first data (the worker's delay): the reader gives up on a silent connection after it."""
     return ffmpeg("-rw_timeout", rw_timeout_us, "-i", url, "-c", "copy", "-f", "flv", "-y", str(path),
-                  log=path.with_suffix(".log"))
+                  log=path.with_suffix(".log"), limit_s=limit_s)
 
 
-def wallclock_luma_probe(url: str, path: Path, epoch: int,
-                         rw_timeout_us: str = RW_TIMEOUT_US) -> subprocess.Popen[bytes]:
+def wallclock_luma_probe(url: str, path: Path, epoch: int, rw_timeout_us: str = RW_TIMEOUT_US,
+                         limit_s: float = FFMPEG_TIMEOUT_S) -> subprocess.Popen[bytes]:
     """Per-frame mean luma, each frame stamped with the wall clock (seconds since ``epoch``) of its arrival."""
     # -copyts keeps the wall-clock stamps (ffmpeg would rebase each reader to its own start);
     # setpts subtracts a common epoch so the printed times keep their millisecond digits
     return ffmpeg("-rw_timeout", rw_timeout_us, "-use_wallclock_as_timestamps", "1", "-copyts", "-i", url,
                   "-an", "-vf", f"setpts=PTS-{epoch}/TB,signalstats,metadata=print:key=lavfi.signalstats.YAVG:"
-                  f"file={path}", "-f", "null", "-", log=path.with_suffix(".log"))
+                  f"file={path}", "-f", "null", "-", log=path.with_suffix(".log"), limit_s=limit_s)
 
 
 def wait_exit(proc: subprocess.Popen[bytes], timeout: float = FFMPEG_TIMEOUT_S) -> int:

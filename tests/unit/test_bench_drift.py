@@ -34,3 +34,26 @@ def test_flashes_pair_with_the_output_flash_nearest_the_configured_delay() -> No
     inputs = [0.0, 2.0, 4.0]
     outputs = [5.04, 7.03, 11.0]  # the third input flash never came out; 11.0 belongs to no input flash
     assert pair_flashes(inputs, outputs, 5.0) == [(0.0, pytest.approx(5.04)), (2.0, pytest.approx(5.03))]
+
+
+def test_results_are_written_with_the_plot_and_the_docs_block(tmp_path) -> None:
+    from bench._common import replace_block, save_results
+
+    docs = tmp_path / "docs" / "benchmarks.md"
+    docs.parent.mkdir()
+    docs.write_text("# Benchmarks\n")
+
+    def plot(result, path) -> bool:
+        path.write_bytes(b"png")
+        return True
+
+    def render(result, docs_path, json_name) -> None:
+        replace_block(docs_path, "<!-- X:BEGIN -->", "<!-- X:END -->",
+                      f"<!-- X:BEGIN -->\n{json_name} {result['plot']}\n<!-- X:END -->", "X")
+
+    path = save_results({"value": 1}, name="x", results=tmp_path / "results", docs=docs, write_docs=True,
+                        plot=plot, render=render)
+    written = path.read_text()
+    assert '"value": 1' in written and '"plot": "../results/' in written
+    assert path.with_suffix(".png").read_bytes() == b"png"
+    assert f"{path.name} ../results/{path.stem}.png" in docs.read_text()
