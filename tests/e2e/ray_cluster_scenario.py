@@ -149,6 +149,14 @@ class Scenario:
         except httpx.HTTPError:
             return 0
 
+    def nodes_in_readyz(self) -> int | None:
+        """How many Ray nodes the orchestrator's /readyz says are alive."""
+        try:
+            cluster = httpx.get(self.base + "/readyz", timeout=5).json().get("rayCluster") or {}
+        except (httpx.HTTPError, ValueError):
+            return None
+        return cluster.get("nodesAlive")
+
     def workers(self, stream_id: str) -> list[int]:
         """Live worker processes of ``stream_id`` in this PID namespace (their title names the stream)."""
         found = []
@@ -200,6 +208,7 @@ class Scenario:
         pids = {s: self.stream(s)["pid"] for s in STREAMS}
         self.check(all(self.workers(s) == [pids[s]] for s in STREAMS), "one worker process per stream")
         self.check(all(self.shows_its_node(s) for s in STREAMS), "the API says which Ray node runs each worker")
+        self.check(self.nodes_in_readyz() == 3, "/readyz counts the head and both nodes alive")
 
         # 2. a storm of duplicated ready events never creates a second actor or worker
         event = {"path": f"live/{STREAMS[0]}/in", "query": "", "sourceType": "rtmpConn", "sourceId": "storm"}
@@ -223,6 +232,7 @@ class Scenario:
                    f"{victim} restarted on the node that is left")
         self.check(self.viewer(victim, 30), f"a viewer gets {victim}'s output again")
         self.check(self.shows_its_node(victim), f"the API names {victim}'s new node")
+        self.check(wait_until(lambda: self.nodes_in_readyz() == 2, 30), "/readyz counts the node that is left")
         record = self.stream(victim)
         self.note("node_loss", {"lost": lost_node, "now_on": self.node_of(victim),
                                 "back_s": round(time.monotonic() - killed_at, 1), "lastError": record.get("lastError"),

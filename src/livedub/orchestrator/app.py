@@ -371,6 +371,9 @@ def create_app(service: OrchestratorService) -> FastAPI:
         standbys = service.standby_counts()
         if standbys is not None:
             body["standbyWorkers"] = standbys  # ready without them: a stream then waits for its models
+        cluster = await service.cluster_view()
+        if cluster is not None:  # reported, not gating: hooks must still be answered, running workers go on
+            body["rayCluster"] = cluster
         media_error = await service.media_probe.error()
         if media_error is not None:
             body.update(status="media-server-unreachable", error=media_error)

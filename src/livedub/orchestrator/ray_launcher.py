@@ -33,6 +33,8 @@ from livedub.proc.launcher import ExitListener, LaunchError, WorkerHandle, Worke
 
 log = logging.getLogger(__name__)
 
+CLUSTER_VIEW_TIMEOUT = 3.0  # seconds /readyz waits for the cluster's answer
+CLUSTER_VIEW_TTL = 2.0  # seconds a cluster view is reused
 NODE_ID_SHOWN = 12  # hex digits of a Ray node id an operator sees (as `ray list nodes` tells them apart)
 
 PLACEMENT_TIMEOUT = 60.0  # a worker that no node can take in this long fails to start (backoff, retry)
@@ -110,6 +112,7 @@ class RayLauncher(RemoteRuns[RayHandle]):
         self._remote_class: Any = None
         self._connect_lock = asyncio.Lock()
         self._starting: set[str] = set()  # stream ids whose start is on its way
+        self._cluster_view: tuple[float, dict[str, object]] | None = None  # (when, what) for /readyz
 
     # -- connection -----------------------------------------------------------------------------
     async def connect(self) -> Any:
@@ -135,6 +138,25 @@ class RayLauncher(RemoteRuns[RayHandle]):
                                  f"{type(exc).__name__}: {str(exc)[:300]}") from None
         log.info("joined the Ray cluster", extra={"address": redact_url(self.address or "auto"),
                                                   "namespace": self.namespace})
+
+    async def cluster_view(self, timeout: float = CLUSTER_VIEW_TIMEOUT) -> dict[str, object]:
+        """What ``/readyz`` reports of the cluster: ``{"address", "nodesAlive"}``, or ``{"address",
+        "error"}`` when it cannot be joined or asked within ``timeout``. Cached for CLUSTER_VIEW_TTL s
+        (probes come every few seconds; ``ray.nodes()`` asks the head's GCS)."""
+        now = time.monotonic()
+        if self._cluster_view is not None and now - self._cluster_view[0] < CLUSTER_VIEW_TTL:
+            return self._cluster_view[1]
+        view: dict[str, object] = {"address": redact_url(self.address or "auto")}
+        try:
+            ray = await asyncio.wait_for(self.connect(), timeout)
+            nodes = await asyncio.wait_for(asyncio.to_thread(ray.nodes), timeout)
+            view["nodesAlive"] = sum(1 for node in nodes if node.get("Alive"))
+        except TimeoutError:
+            view["error"] = f"no answer from the cluster within {timeout:g}s"
+        except Exception as exc:  # noqa: BLE001 - the GCS may fail in any way while the head restarts
+            view["error"] = _first_line(exc)
+        self._cluster_view = (now, view)
+        return view
 
     # -- the Launcher protocol ------------------------------------------------------------------
     async def start(self, spec: WorkerSpec, on_exit: ExitListener) -> RayHandle:

@@ -133,6 +133,11 @@ class OrchestratorService:
         launcher = self.worker_launcher
         return launcher.standby_counts() if isinstance(launcher, ProcessLauncher) and launcher.warm else None
 
+    async def cluster_view(self) -> dict[str, object] | None:
+        """The Ray cluster as ``/readyz`` reports it (ORCH_LAUNCHER=ray), else None."""
+        launcher = self.worker_launcher
+        return await launcher.cluster_view() if isinstance(launcher, RayLauncher) else None
+
     async def start(self) -> None:
         self.actor.start()
         if isinstance(self.worker_launcher, HostLauncher):
