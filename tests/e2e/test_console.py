@@ -78,11 +78,23 @@ def test_the_console_lists_the_running_stream_and_plays_its_dubbed_output(tmp_pa
             driver.execute_script(playing))
         current, ready, audio_bytes, note = driver.execute_script(playing)
         assert ready >= 2 and audio_bytes > 0, (current, ready, audio_bytes, note)
-        assert note.endswith("/hls/cam1/out/index.m3u8"), note
+        assert note == "/v1/streams/cam1/hls/index.m3u8", note  # nginx's HLS with the live captions
         # what the worker heard and said, from its run bundle (mock mode: its tones' descriptions)
         lines = "return [...document.querySelectorAll('#lines li')].map(li => li.innerText)"
         assert wait_until(lambda: any("tone" in line for line in driver.execute_script(lines)), 20, interval=0.5), (
             driver.execute_script(lines))
+        # live captions as an HLS subtitle track: the speaker's track (the fake STS translates nothing)
+        # shows its tones' names, each cue while the video plays that part
+        driver.execute_script("hls.subtitleTrack = 1;")
+        shown = ("const v = document.getElementById('video');"
+                 "return [...v.textTracks].flatMap(t => t.cues ? [...t.cues].map(c => [c.text, c.startTime, c.endTime]) : [])"
+                 ".concat([[null, v.currentTime, hls.subtitleTracks.map(t => t.name).join('|')]]);")
+        assert wait_until(lambda: any(text and "tone" in text for text, _, _ in driver.execute_script(shown)), 30,
+                          interval=0.5), driver.execute_script(shown)
+        *cues, (_, now, names) = driver.execute_script(shown)
+        assert names == "es (dub)|en (speaker)", names
+        # placed on the video's timeline: cues near what plays now, not minutes away (a wrong PTS map)
+        assert any(abs(start - now) < 15 for _, start, _ in cues), (now, cues)
         driver.save_screenshot(str(tmp_path / "console.png"))
 
         # the operator's buttons: the same POST /v1/streams/cam1/restart|stop as curl (the browser is on loopback)

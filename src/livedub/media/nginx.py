@@ -461,9 +461,17 @@ class NginxMediaServer(MediaServer):
 
     def watch_urls(self, stream_id: str) -> dict[str, str]:
         urls = super().watch_urls(stream_id)
-        if self.hls_port is not None:
-            urls["hls"] = f"http://{self.host}:{self.hls_port}/hls/{stream_id}/out/index.m3u8"
+        hls = self.hls_media_playlist(stream_id)
+        if hls is not None:
+            urls["hls"] = hls
         return urls
+
+    def hls_media_playlist(self, stream_id: str) -> str | None:
+        """The output's HLS media playlist (MPEG-TS, PTS = RTMP timestamp + hls_muxdelay): what the
+        orchestrator's live caption track follows (orchestrator/live_captions.py); None without HLS."""
+        if self.hls_port is None:
+            return None
+        return f"http://{self.host}:{self.hls_port}/hls/{stream_id}/out/index.m3u8"
 
     def stop(self) -> None:
         if self._proc is not None:

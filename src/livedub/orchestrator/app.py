@@ -26,6 +26,7 @@ from livedub.config.stream_query import DEFAULT_SETTINGS, parse_stream_query
 from livedub.media.paths import InvalidPath, peer_address, stream_id_from_ingest_path
 from livedub.obs.logging import log_context
 from livedub.orchestrator.actor import ActorBusy, HookEvent, OperatorCommand
+from livedub.orchestrator.caption_routes import add_caption_routes
 from livedub.orchestrator.console import add_console
 from livedub.orchestrator.supervisor import Admission, Decision
 
@@ -288,12 +289,27 @@ def create_app(service: OrchestratorService) -> FastAPI:
         runs = service.runs
         if runs is not None:
             runs.forget({view["streamId"] for view in body["streams"]})
-        body["streams"] = [{**view, "watch": urls(view["streamId"]) if callable(urls) else {},
+        body["streams"] = [{**view, "watch": watch(view["streamId"], urls),
                             "run": runs.view(view["streamId"], view["runId"]) if runs is not None else {}}
                            for view in body["streams"]]
         return body
 
+    def watch(stream_id: str, urls: Any) -> dict[str, str]:
+        found = dict(urls(stream_id)) if callable(urls) else {}
+        if media_playlist(stream_id) is not None and service.runs is not None:
+            found["captions"] = f"/v1/streams/{stream_id}/hls/index.m3u8"  # the HLS with its live captions
+        return found
+
+    def media_playlist(stream_id: str) -> str | None:
+        playlist = getattr(service.media, "hls_media_playlist", None)  # only where livedub knows its timestamps
+        return playlist(stream_id) if callable(playlist) else None
+
+    def run_of(stream_id: str) -> str | None:
+        rec = service.supervisor.get(stream_id)
+        return rec.run_id if rec is not None else None
+
     add_console(app, console_snapshot)
+    add_caption_routes(app, media_playlist=media_playlist, run_of=run_of, runs=service.runs)
 
     @app.get("/v1/streams/{stream_id}", response_model=StreamView, tags=["streams"], summary="One stream",
              responses={404: {"model": ErrorBody, "description": "Unknown stream."}})

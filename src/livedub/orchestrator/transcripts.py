@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from livedub.core.bundle import runs_dir
+from livedub.core.captions import CaptionText, CaptionTrack, Cue
+from livedub.core.messages import FragmentResult, FragmentStatus, FragmentTiming
 
 LOOKAHEAD = 8  # missing records (a bundle writer that dropped some) skipped over before waiting
 MAX_READS = 200  # records read per call: a console opened late catches up over a few calls
@@ -31,6 +33,8 @@ class _Tail:
     segments: dict[str, str] = field(default_factory=dict)  # segment id -> status of its first fragment
     fallbacks: Counter[str] = field(default_factory=Counter)  # reason -> speech fragments
     tier: str | None = None
+    captions: dict[CaptionText, CaptionTrack] = field(
+        default_factory=lambda: {text: CaptionTrack(text, origin_ns=0) for text in CaptionText})
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -50,8 +54,25 @@ class RunTail:
     def view(self, stream_id: str, run_id: str | None) -> dict[str, Any]:
         """``{lines, mode, delayMs, segments, dubbed, fallbacks, tier}`` of the run so far (``{}`` before
         its bundle exists); ``lines``: ``{sequence, transcript, translation, tier}``, oldest first."""
-        if not run_id:
+        tail = self._follow(stream_id, run_id)
+        if tail is None or tail.manifest is None:
             return {}
+        dubbed = sum(status == "dubbed" for status in tail.segments.values())
+        return {"lines": list(tail.lines), "mode": tail.manifest.get("stsMode"), "delayMs": tail.manifest.get("delayMs"),
+                "segments": len(tail.segments), "dubbed": dubbed, "fallbacks": dict(tail.fallbacks), "tier": tail.tier}
+
+    def captions(self, stream_id: str, run_id: str | None, text: CaptionText) -> tuple[list[Cue], dict[str, Any]]:
+        """The run's caption cues so far (times from its first fragment, the input's first audio sample)
+        and its manifest (``{}`` before its bundle exists)."""
+        tail = self._follow(stream_id, run_id)
+        if tail is None or tail.manifest is None:
+            return [], {}
+        return tail.captions[text].cues, tail.manifest
+
+    def _follow(self, stream_id: str, run_id: str | None) -> _Tail | None:
+        """The stream's tail for ``run_id`` (a new one when the run changed), read forward."""
+        if not run_id:
+            return None
         tail = self._tails.get(stream_id)
         if tail is None or tail.run_id != run_id:
             tail = self._tails[stream_id] = _Tail(run_id, deque(maxlen=self._keep))
@@ -59,11 +80,9 @@ class RunTail:
         if tail.manifest is None:
             tail.manifest = _read(run / "manifest.json")
             if tail.manifest is None:
-                return {}
+                return tail
         self._read_fragments(tail, run / "fragments")
-        dubbed = sum(status == "dubbed" for status in tail.segments.values())
-        return {"lines": list(tail.lines), "mode": tail.manifest.get("stsMode"), "delayMs": tail.manifest.get("delayMs"),
-                "segments": len(tail.segments), "dubbed": dubbed, "fallbacks": dict(tail.fallbacks), "tier": tail.tier}
+        return tail
 
     def _read_fragments(self, tail: _Tail, directory: Path) -> None:
         for _ in range(MAX_READS):
@@ -83,6 +102,10 @@ class RunTail:
                     tail.fallbacks[str(fragment.get("reason"))] += 1
                 elif fragment.get("tier"):
                     tail.tier = str(fragment["tier"])
+            result = _result(fragment)
+            if result is not None:
+                for track in tail.captions.values():
+                    track.add_result(result, result.start_pts, result.duration)
             if fragment.get("transcript") or fragment.get("translation"):
                 tail.lines.append({"sequence": sequence, "transcript": fragment.get("transcript"),
                                    "translation": fragment.get("translation"), "tier": fragment.get("tier")})
@@ -91,3 +114,18 @@ class RunTail:
         """Drop the tails of streams no longer listed."""
         for stream_id in set(self._tails) - active:
             del self._tails[stream_id]
+
+
+def _result(fragment: dict[str, Any]) -> FragmentResult | None:
+    """What the caption tracks need of a fragment record (``FragmentResult.to_json``); None if malformed."""
+    try:
+        span = fragment.get("voiceSpanNs")
+        return FragmentResult(
+            fragment_id=str(fragment["fragmentId"]), sequence=int(fragment["sequence"]),
+            start_pts=int(fragment["startPtsNs"]), duration=int(fragment["durationNs"]),
+            status=FragmentStatus(fragment["status"]), timing=FragmentTiming(0, 0),
+            transcript=fragment.get("transcript"), translation=fragment.get("translation"),
+            speech=bool(fragment.get("speech", True)), segment_id=fragment.get("segmentId"),
+            voice_span_ns=(int(span[0]), int(span[1])) if span else None)
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None

@@ -451,3 +451,12 @@ def test_livedub_streams_stop_and_restart_call_the_same_endpoints(stack) -> None
     assert wait_until(lambda: stream(client, "abc")["state"] == "running", 5)
     unknown = CliRunner().invoke(cli, ["streams", "stop", "nope", "--url", url])
     assert unknown.exit_code == 1 and "unknown stream" in unknown.output
+
+
+def test_without_the_embedded_nginx_there_is_no_caption_track(stack) -> None:  # type: ignore[no-untyped-def]
+    client, _launcher, _media, _service = stack()
+    for path in ("index.m3u8", "captions-translation.m3u8", "captions-transcript/3.vtt"):
+        response = client.get(f"/v1/streams/abc/hls/{path}")
+        assert response.status_code == 404 and "embedded nginx" in response.json()["error"], (path, response.text)
+    assert client.get("/v1/streams/abc/hls/captions-other.m3u8").status_code == 422  # only the two tracks
+    assert client.get("/v1/streams/abc/hls/captions-transcript/..%2Fx.vtt").status_code in (404, 422)
