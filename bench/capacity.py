@@ -144,20 +144,20 @@ def run_step(mode: str, n: int, server: NginxMediaServer, media: Path, reference
         if reference["beepReferenceS"] is not None and mode in ("floor", "bypass") and frames:
             pairs = flash_beep_pairs(flash_times(frames), beep_onsets(*audio_track(out, timeout_s=limit_s)))
             errors = [abs(o - reference["beepReferenceS"]) * 1000 for _, o in pairs]
-            sync = round(max(errors), 1) if errors else None
+            sync = round(float(max(errors)), 1) if errors else None
         dubbed = dubbed_share(data_dir, sid) if mode in ("mock", "real") else None
         frames_share = len(frames) / reference["frames"]
-        ok = (frames_share >= MIN_FRAMES_SHARE and (sync is None or sync <= MAX_SYNC_MS)
-              and (mode not in ("mock", "real") or (dubbed is not None and dubbed >= MIN_DUBBED_SHARE)))
+        ok = bool(frames_share >= MIN_FRAMES_SHARE and (sync is None or sync <= MAX_SYNC_MS)
+                  and (mode not in ("mock", "real") or (dubbed is not None and dubbed >= MIN_DUBBED_SHARE)))
         streams.append({"stream": sid, "framesShare": round(frames_share, 3), "syncWorstMs": sync,
                         "dubbedShare": None if dubbed is None else round(dubbed, 3), "ok": ok, **usage})
     cpu = [s["cpuCores"] for s in streams]
     rss = [s["rssMiB"] for s in streams if s["rssMiB"] is not None]
-    step = {"mode": mode, "streams": n, "ok": all(s["ok"] for s in streams), "perStream": streams,
+    step = {"mode": mode, "streams": n, "ok": bool(all(s["ok"] for s in streams)), "perStream": streams,
             "cpuCoresPerStream": round(statistics.fmean(cpu), 3), "rssMiBPerStream": round(statistics.fmean(rss), 1)
             if rss else None}
     print(f"  {mode} x{n}: {'ok' if step['ok'] else 'FAILS'}; "
-          f"{step['cpuCoresPerStream']:.2f} cores and {step['rssMiBPerStream']} MiB per stream; "
+          f"{100 * step['cpuCoresPerStream']:.1f} % of a core and {step['rssMiBPerStream']} MiB per stream; "
           + ", ".join(f"frames {s['framesShare']:.0%} sync {s['syncWorstMs']} dubbed {s['dubbedShare']}"
                       for s in streams), flush=True)
     return step
@@ -179,7 +179,7 @@ def write_docs(result: dict[str, Any], docs: Path, json_name: str) -> None:
               f"`bench/results/{json_name}`). A step passes when every stream keeps 95 % of its frames, "
               "its A/V error within 40 ms (floor, bypass) and 95 % of its speech segments dubbed (mock, real); "
               "`N+`: every step up to the most tried passed, the limit is higher."), "",
-             "| path | streams carried | first step that fails | CPU per stream (cores) | memory per stream (MiB) |",
+             "| path | streams carried | first step that fails | CPU per stream (% of a core) | memory per stream (MiB) |",
              "| --- | ---: | --- | ---: | ---: |"]
     for mode in result["modes"]:
         steps = [s for s in result["steps"] if s["mode"] == mode]
@@ -188,7 +188,7 @@ def write_docs(result: dict[str, Any], docs: Path, json_name: str) -> None:
         at = next((s for s in steps if s["streams"] == carried), steps[0] if steps else None)
         why = "-" if failed is None else f"{failed['streams']} ({_why(failed)})"
         name = "ffmpeg codec-copy relay (floor)" if mode == "floor" else f"livedub worker, {mode}"
-        cpu = "n/a" if at is None else f"{at['cpuCoresPerStream']:.2f}"
+        cpu = "n/a" if at is None else f"{100 * at['cpuCoresPerStream']:.1f}"
         rss = "n/a" if at is None or at["rssMiBPerStream"] is None else f"{at['rssMiBPerStream']:.0f}"
         lines.append(f"| {name} | {carried}{'' if failed else '+'} | {why} | {cpu} | {rss} |")
     if result.get("plot"):
@@ -219,15 +219,15 @@ def plot(result: dict[str, Any], path: Path) -> bool:
     figure, axis = plt.subplots(figsize=(6, 3.5))
     for mode in result["modes"]:
         steps = [s for s in result["steps"] if s["mode"] == mode]
-        axis.plot([s["streams"] for s in steps], [s["cpuCoresPerStream"] for s in steps], "o-", label=mode)
+        axis.plot([s["streams"] for s in steps], [100 * s["cpuCoresPerStream"] for s in steps], "o-", label=mode)
         for s in steps:
             if not s["ok"]:
-                axis.plot([s["streams"]], [s["cpuCoresPerStream"]], "x", color="red", markersize=9)
+                axis.plot([s["streams"]], [100 * s["cpuCoresPerStream"]], "x", color="red", markersize=9)
     axis.set_xscale("log", base=2)
     counts = sorted({s["streams"] for s in result["steps"]})
     axis.set_xticks(counts, [str(n) for n in counts])
     axis.set_xlabel("streams at once (x: the step fails)")
-    axis.set_ylabel("CPU per stream (cores)")
+    axis.set_ylabel("CPU per stream (% of a core)")
     axis.grid(alpha=0.3)
     axis.legend()
     return save_figure(figure, path)
