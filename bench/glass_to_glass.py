@@ -199,7 +199,7 @@ def main() -> None:
         try:
             for index, mode in enumerate(modes, 1):
                 print(f"[{index}/{len(modes)}] {mode} ({seconds:g} s of stream) ...", flush=True)
-                result["runs"].append(run_mode(mode, server, marker, tmp))
+                result["runs"].append(run_mode(mode, server, marker, tmp, limit_s=seconds + 120))
         finally:
             server.stop()
     save_results(result, name="glass_to_glass", results=args.results, docs=args.docs, write_docs=not args.no_docs,
