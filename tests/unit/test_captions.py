@@ -69,3 +69,12 @@ def test_webvtt_and_srt_render_the_same_cues(tmp_path: Path) -> None:
     written = write_captions(tmp_path / "show.mp4", "es", cues)
     assert [p.name for p in written] == ["show.es.vtt", "show.es.srt"]
     assert written[0].read_text(encoding="utf-8") == vtt
+
+
+def test_a_runs_caption_languages_come_from_its_manifest_and_auto_is_unknown() -> None:
+    from livedub.core.captions import caption_languages
+
+    assert caption_languages({"targetLang": "es", "sourceLang": "en"}) == {
+        CaptionText.translation: "es", CaptionText.transcript: "en"}
+    assert caption_languages({"targetLang": "es", "sourceLang": "auto"})[CaptionText.transcript] is None
+    assert caption_languages({}) == {CaptionText.translation: None, CaptionText.transcript: None}

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from livedub.config.settings import RUN_ID_PATTERN, STREAM_ID_PATTERN
-from livedub.core.captions import CaptionText, CaptionTrack, write_captions
+from livedub.core.captions import CaptionText, CaptionTrack, caption_languages, write_captions
 from livedub.core.messages import SAMPLE_RATE, FragmentResult
 from livedub.files import atomic_write
 from livedub.obs.redact import redact_text
@@ -127,14 +127,15 @@ class RunBundle:
 
     def _write_captions(self) -> list[str]:
         """The caption files of the tracks that have cues (none in bypass, or when nothing was dubbed)."""
-        languages = {CaptionText.translation: self._manifest.get("targetLang") or "target",
-                     CaptionText.transcript: self._manifest.get("sourceLang") or "source"}
-        if languages[CaptionText.transcript] in ("auto", languages[CaptionText.translation]):
-            languages[CaptionText.transcript] = "source"  # detected per segment, or the same code twice
+        known = caption_languages(self._manifest)
+        target = known[CaptionText.translation] or "target"
+        source = known[CaptionText.transcript]
+        names = {CaptionText.translation: target,
+                 CaptionText.transcript: source if source not in (None, target) else "source"}  # never one name twice
         written: list[str] = []
         for text, track in self._captions.items():
             if track.cues:
-                written += [p.name for p in write_captions(self.path / "captions", str(languages[text]), track.cues)]
+                written += [p.name for p in write_captions(self.path / "captions", names[text], track.cues)]
         return written
 
 

@@ -10,9 +10,11 @@ hears, fallbacks included: a segment that fell back has no cue.
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from livedub.core.messages import FragmentResult, FragmentStatus, OutputBlock
 from livedub.files import atomic_write
@@ -101,6 +103,14 @@ def to_webvtt(cues: list[Cue]) -> str:
 def to_srt(cues: list[Cue]) -> str:
     return "\n".join(f"{i}\n{_timestamp(c.start_ns, ',')} --> {_timestamp(c.end_ns, ',')}\n{_lines(c.text)}\n"
                      for i, c in enumerate(cues, 1))
+
+
+def caption_languages(manifest: Mapping[str, Any]) -> dict[CaptionText, str | None]:
+    """Each track's language from a run's manifest (``targetLang``, ``sourceLang``); None where it is
+    not known (absent, or ``auto``: detected per segment)."""
+    source = manifest.get("sourceLang")
+    return {CaptionText.translation: manifest.get("targetLang") or None,
+            CaptionText.transcript: None if source in (None, "", "auto") else str(source)}
 
 
 def write_captions(media: Path, language: str, cues: list[Cue]) -> list[Path]:

@@ -18,7 +18,7 @@ import httpx
 from fastapi import FastAPI, Path
 from fastapi.responses import JSONResponse, Response
 
-from livedub.core.captions import CaptionText
+from livedub.core.captions import CaptionText, caption_languages
 from livedub.orchestrator import live_captions
 from livedub.orchestrator.live_captions import PlaylistError
 
@@ -70,8 +70,7 @@ def add_caption_routes(app: FastAPI, *, media_playlist: Callable[[str], str | No
         if url is None:
             return unavailable("no caption track: the media server's HLS is not the embedded nginx's")
         manifest = runs.captions(stream_id, run_of(stream_id), CaptionText.translation)[1] if runs else {}
-        languages = {"translation": str(manifest.get("targetLang") or ""), "transcript": str(
-            manifest.get("sourceLang") if manifest.get("sourceLang") not in (None, "auto") else "")}
+        languages = {text.value: language or "" for text, language in caption_languages(manifest).items()}
         return Response(live_captions.multivariant(url, languages), media_type=PLAYLIST,
                         headers={"Cache-Control": "no-cache"})
 
